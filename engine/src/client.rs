@@ -1,0 +1,226 @@
+//! The client handle: a validated config, the shared HTTP agent and the worker pool.
+
+use std::cell::Cell;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossbeam_channel::Sender;
+use jiff::Timestamp;
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{self, Http, Payload};
+use crate::location::S3Uri;
+use crate::progress::{Event, Progress};
+use crate::retry::RetryPolicy;
+use crate::sign::Signer;
+use crate::xml::{self, MultipartUpload};
+use crate::{download, upload};
+
+/// A cheap-to-clone handle for transfers. Clones share one connection pool and one worker pool
+/// of [`Config::concurrency`] threads.
+#[derive(Debug, Clone)]
+pub struct Client {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Inner {
+    pub config: Config,
+    pub http: Http,
+    pub pool: rayon::ThreadPool,
+}
+
+/// Per-transfer options.
+#[derive(Debug, Clone, Default)]
+pub struct TransferOptions {
+    progress: Option<Sender<Event>>,
+}
+
+impl TransferOptions {
+    /// Sends the transfer's [`Event`]s to `sender`. Default: no events.
+    pub fn progress(mut self, sender: Sender<Event>) -> Self {
+        self.progress = Some(sender);
+        self
+    }
+}
+
+/// What a finished transfer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransferSummary {
+    /// Object size in bytes.
+    pub bytes: u64,
+    /// Parts uploaded or ranges downloaded (1 for a single PutObject).
+    pub parts: u64,
+    /// Wall time of the whole transfer.
+    pub elapsed: Duration,
+}
+
+impl Client {
+    /// A client for `config`, with its worker pool started.
+    pub fn new(config: Config) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.concurrency)
+            .thread_name(|index| format!("s3mt-worker-{index}"))
+            .build()
+            .map_err(|err| {
+                Error::new(
+                    ErrorKind::LocalIo,
+                    format!("cannot start worker threads: {err}"),
+                )
+            })?;
+        let http = Http::new(&config);
+        Ok(Self {
+            inner: Arc::new(Inner { config, http, pool }),
+        })
+    }
+
+    /// The client's settings.
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    /// Uploads the file at `source` to `destination` (an object key, not a prefix).
+    pub fn upload_file(&self, source: &Path, destination: &S3Uri) -> Result<TransferSummary> {
+        self.upload_file_with(source, destination, &TransferOptions::default())
+    }
+
+    /// [`Client::upload_file`] with options.
+    pub fn upload_file_with(
+        &self,
+        source: &Path,
+        destination: &S3Uri,
+        options: &TransferOptions,
+    ) -> Result<TransferSummary> {
+        let progress = Progress::new(options.progress.clone());
+        upload::upload_file(&self.inner, source, destination, &progress).map_err(|err| {
+            err.context(format_args!("upload {} to {destination}", source.display()))
+        })
+    }
+
+    /// Downloads `source` to the file `destination`, replacing it only once complete.
+    pub fn download_file(&self, source: &S3Uri, destination: &Path) -> Result<TransferSummary> {
+        self.download_file_with(source, destination, &TransferOptions::default())
+    }
+
+    /// [`Client::download_file`] with options.
+    pub fn download_file_with(
+        &self,
+        source: &S3Uri,
+        destination: &Path,
+        options: &TransferOptions,
+    ) -> Result<TransferSummary> {
+        let progress = Progress::new(options.progress.clone());
+        download::download_file(&self.inner, source, destination, &progress).map_err(|err| {
+            err.context(format_args!(
+                "download {source} to {}",
+                destination.display()
+            ))
+        })
+    }
+
+    /// Creates `bucket`; one that already exists and is yours counts as created.
+    pub fn create_bucket(&self, bucket: &str) -> Result<()> {
+        let signer = Signer::new(&self.inner.config, bucket)?;
+        let outcome = self.inner.with_retries(0, &Progress::default(), |_| {
+            let response = self.inner.http.send(
+                &signer.create_bucket(&Timestamp::now()),
+                &[],
+                Payload::Empty,
+            )?;
+            let mut response = http::expect_status(response, &[200])?;
+            http::finish_body(&mut response)
+        });
+        match outcome {
+            Err(err)
+                if err.service_error().and_then(|s| s.code.as_deref())
+                    == Some("BucketAlreadyOwnedByYou") =>
+            {
+                Ok(())
+            }
+            other => other.map_err(|err| err.context(format_args!("create bucket {bucket}"))),
+        }
+    }
+
+    /// Lists the incomplete multipart uploads in `bucket` whose keys start with `prefix`.
+    pub fn list_multipart_uploads(
+        &self,
+        bucket: &str,
+        prefix: &str,
+    ) -> Result<Vec<MultipartUpload>> {
+        let signer = Signer::new(&self.inner.config, bucket)?;
+        let mut uploads = Vec::new();
+        let mut marker: Option<(String, String)> = None;
+        loop {
+            let page = self.inner.with_retries(0, &Progress::default(), |_| {
+                let marker = marker.as_ref().map(|(k, u)| (k.as_str(), u.as_str()));
+                let request = signer.list_multipart_uploads(prefix, marker, &Timestamp::now());
+                let response = self.inner.http.send(&request, &[], Payload::None)?;
+                let mut response = http::expect_status(response, &[200])?;
+                xml::parse_list_uploads(&http::read_text(&mut response)?)
+            });
+            let page = page.map_err(|err| err.context(format_args!("list uploads in {bucket}")))?;
+            uploads.extend(page.uploads);
+            match page.next {
+                Some(next) => marker = Some(next),
+                None => return Ok(uploads),
+            }
+        }
+    }
+
+    /// Aborts the multipart upload `upload_id` of `location`. An upload already gone counts as
+    /// aborted.
+    pub fn abort_multipart_upload(&self, location: &S3Uri, upload_id: &str) -> Result<()> {
+        let signer = Signer::new(&self.inner.config, location.bucket())?;
+        self.inner.abort(&signer, location.key(), upload_id)
+    }
+}
+
+impl Inner {
+    /// Runs one request's attempts under the retry policy. `attempt` gets a counter to add the
+    /// bytes it reports as progress to, so a retry can tell how many it discards.
+    pub fn with_retries<T>(
+        &self,
+        part: u32,
+        progress: &Progress,
+        mut attempt: impl FnMut(&Cell<u64>) -> Result<T>,
+    ) -> Result<T> {
+        let policy = RetryPolicy {
+            max_attempts: self.config.max_attempts,
+            base: self.config.backoff_base,
+            max: self.config.backoff_max,
+        };
+        let reported = Cell::new(0);
+        policy.run(
+            |_| {
+                reported.set(0);
+                attempt(&reported)
+            },
+            |number, err, delay| {
+                progress.send(|| Event::Retry {
+                    part,
+                    attempt: number,
+                    reason: err.to_string(),
+                    delay,
+                    discarded: reported.get(),
+                })
+            },
+        )
+    }
+
+    /// Aborts a multipart upload, with retries; one already gone (404) counts as aborted.
+    pub fn abort(&self, signer: &Signer, key: &str, upload_id: &str) -> Result<()> {
+        let outcome = self.with_retries(0, &Progress::default(), |_| {
+            let request = signer.abort_multipart_upload(key, upload_id, &Timestamp::now());
+            let response = self.http.send(&request, &[], Payload::None)?;
+            let mut response = http::expect_status(response, &[200, 204])?;
+            http::finish_body(&mut response)
+        });
+        match outcome {
+            Err(err) if err.kind() == ErrorKind::NotFound => Ok(()),
+            other => other,
+        }
+    }
+}

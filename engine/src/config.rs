@@ -1,0 +1,335 @@
+//! Client settings: a builder whose `build()` validates everything, with documented defaults.
+
+use std::fmt;
+use std::time::Duration;
+
+use url::Url;
+
+use crate::error::{Error, Result};
+use crate::plan::{self, DEFAULT_PART_SIZE};
+
+/// Parts (or ranges) in flight at once, by default.
+pub const DEFAULT_CONCURRENCY: usize = 8;
+/// Most parts in flight at once that a config accepts.
+pub const MAX_CONCURRENCY: usize = 1024;
+/// Files up to this size go up in one PutObject, by default.
+pub const DEFAULT_MULTIPART_THRESHOLD: u64 = DEFAULT_PART_SIZE;
+/// Region used when none is given.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Access key, secret key and optional session token. `Debug` shows only the access key.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credentials {
+    access_key: String,
+    secret_key: String,
+    session_token: Option<String>,
+}
+
+impl Credentials {
+    /// Long-term credentials.
+    pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
+        Self {
+            access_key: access_key.into(),
+            secret_key: secret_key.into(),
+            session_token: None,
+        }
+    }
+
+    /// Adds the session token of temporary credentials.
+    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
+        self.session_token = Some(token.into()).filter(|token| !token.is_empty());
+        self
+    }
+
+    /// Reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
+    pub fn from_env() -> Option<Self> {
+        let var = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|value: &String| !value.is_empty())
+        };
+        let credentials = Self::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?);
+        Some(match var("AWS_SESSION_TOKEN") {
+            Some(token) => credentials.with_session_token(token),
+            None => credentials,
+        })
+    }
+
+    /// The access key id (not secret).
+    pub fn access_key(&self) -> &str {
+        &self.access_key
+    }
+
+    pub(crate) fn to_rusty(&self) -> rusty_s3::Credentials {
+        match &self.session_token {
+            Some(token) => {
+                rusty_s3::Credentials::new_with_token(&self.access_key, &self.secret_key, token)
+            }
+            None => rusty_s3::Credentials::new(&self.access_key, &self.secret_key),
+        }
+    }
+}
+
+impl fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Credentials")
+            .field("access_key", &self.access_key)
+            .field("secret_key", &"<redacted>")
+            .field(
+                "session_token",
+                &self.session_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+/// How bucket names go into request URLs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Addressing {
+    /// Virtual-hosted style for AWS endpoints; path style for custom endpoints, IP addresses,
+    /// and bucket names with dots (which TLS certificates for `*.s3.amazonaws.com` cannot cover).
+    #[default]
+    Auto,
+    /// `https://endpoint/bucket/key`.
+    Path,
+    /// `https://bucket.endpoint/key`.
+    VirtualHost,
+}
+
+/// Validated client settings. Build one with [`Config::builder`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub(crate) endpoint: Url,
+    pub(crate) region: String,
+    pub(crate) credentials: Credentials,
+    pub(crate) addressing: Addressing,
+    pub(crate) concurrency: usize,
+    pub(crate) part_size: Option<u64>,
+    pub(crate) multipart_threshold: u64,
+    pub(crate) connect_timeout: Duration,
+    pub(crate) io_timeout: Duration,
+    pub(crate) max_attempts: u32,
+    pub(crate) backoff_base: Duration,
+    pub(crate) backoff_max: Duration,
+    pub(crate) presign_expiry: Duration,
+}
+
+impl Config {
+    /// A builder with every setting at its default.
+    pub fn builder(credentials: Credentials) -> ConfigBuilder {
+        ConfigBuilder {
+            endpoint: None,
+            region: DEFAULT_REGION.to_owned(),
+            credentials,
+            addressing: Addressing::Auto,
+            concurrency: DEFAULT_CONCURRENCY,
+            part_size: None,
+            multipart_threshold: DEFAULT_MULTIPART_THRESHOLD,
+            connect_timeout: Duration::from_secs(10),
+            io_timeout: Duration::from_secs(30),
+            max_attempts: 5,
+            backoff_base: Duration::from_millis(200),
+            backoff_max: Duration::from_secs(10),
+            presign_expiry: Duration::from_secs(3600),
+        }
+    }
+
+    /// The endpoint requests go to.
+    pub fn endpoint(&self) -> &Url {
+        &self.endpoint
+    }
+
+    /// Parts in flight at once.
+    pub fn concurrency(&self) -> usize {
+        self.concurrency
+    }
+
+    /// The part size asked for, if any (otherwise chosen per object).
+    pub fn part_size(&self) -> Option<u64> {
+        self.part_size
+    }
+
+    pub(crate) fn is_aws_endpoint(&self) -> bool {
+        self.endpoint
+            .host_str()
+            .is_some_and(|host| host == "amazonaws.com" || host.ends_with(".amazonaws.com"))
+    }
+}
+
+/// Builds a [`Config`]. Setters take any value; [`ConfigBuilder::build`] checks them all.
+#[derive(Debug, Clone)]
+pub struct ConfigBuilder {
+    endpoint: Option<String>,
+    region: String,
+    credentials: Credentials,
+    addressing: Addressing,
+    concurrency: usize,
+    part_size: Option<u64>,
+    multipart_threshold: u64,
+    connect_timeout: Duration,
+    io_timeout: Duration,
+    max_attempts: u32,
+    backoff_base: Duration,
+    backoff_max: Duration,
+    presign_expiry: Duration,
+}
+
+impl ConfigBuilder {
+    /// The S3 endpoint, e.g. `http://127.0.0.1:8333`. Default: `https://s3.<region>.amazonaws.com`.
+    pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
+        self.endpoint = Some(endpoint.into());
+        self
+    }
+
+    /// The signing region. Default: `us-east-1`.
+    pub fn region(mut self, region: impl Into<String>) -> Self {
+        self.region = region.into();
+        self
+    }
+
+    /// How buckets are addressed. Default: [`Addressing::Auto`].
+    pub fn addressing(mut self, addressing: Addressing) -> Self {
+        self.addressing = addressing;
+        self
+    }
+
+    /// Parts or ranges in flight at once, 1 to 1024. Default: 8.
+    pub fn concurrency(mut self, concurrency: usize) -> Self {
+        self.concurrency = concurrency;
+        self
+    }
+
+    /// A fixed part size, 5 MiB to 5 GiB; refused (not adjusted) when an object would need
+    /// more than 10,000 parts. Default: 16 MiB, grown automatically for objects over 156 GiB.
+    pub fn part_size(mut self, part_size: u64) -> Self {
+        self.part_size = Some(part_size);
+        self
+    }
+
+    /// Files up to this size go up in one PutObject (1 byte to 5 GiB). Default: 16 MiB.
+    pub fn multipart_threshold(mut self, threshold: u64) -> Self {
+        self.multipart_threshold = threshold;
+        self
+    }
+
+    /// Time allowed to open a connection. Default: 10 s.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// Longest wait for any single read or write on a connection before it counts as stalled.
+    /// Default: 30 s.
+    pub fn io_timeout(mut self, timeout: Duration) -> Self {
+        self.io_timeout = timeout;
+        self
+    }
+
+    /// Attempts per request, the first included (1 disables retries). Default: 5.
+    pub fn max_attempts(mut self, attempts: u32) -> Self {
+        self.max_attempts = attempts;
+        self
+    }
+
+    /// Backoff before the second attempt; it doubles per attempt up to `max`, with full jitter.
+    /// Default: 200 ms, capped at 10 s.
+    pub fn backoff(mut self, base: Duration, max: Duration) -> Self {
+        self.backoff_base = base;
+        self.backoff_max = max;
+        self
+    }
+
+    /// Validates the settings.
+    pub fn build(self) -> Result<Config> {
+        let endpoint_text = self
+            .endpoint
+            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region));
+        let endpoint = Url::parse(&endpoint_text)
+            .ok()
+            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "invalid endpoint URL {endpoint_text:?}: expected http(s)://host[:port]"
+                ))
+            })?;
+        if self.region.is_empty() {
+            return Err(Error::invalid("the region must not be empty"));
+        }
+        if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
+            return Err(Error::invalid(format!(
+                "concurrency {} is outside 1..={MAX_CONCURRENCY}",
+                self.concurrency
+            )));
+        }
+        if let Some(part_size) = self.part_size {
+            plan::validate_part_size(part_size)?;
+        }
+        plan::validate_threshold(self.multipart_threshold)?;
+        if self.max_attempts == 0 {
+            return Err(Error::invalid("max attempts must be at least 1"));
+        }
+        if self.connect_timeout.is_zero() || self.io_timeout.is_zero() {
+            return Err(Error::invalid("timeouts must be longer than zero"));
+        }
+        if self.credentials.access_key.is_empty() || self.credentials.secret_key.is_empty() {
+            return Err(Error::invalid(
+                "the access key and secret key must not be empty",
+            ));
+        }
+        Ok(Config {
+            endpoint,
+            region: self.region,
+            credentials: self.credentials,
+            addressing: self.addressing,
+            concurrency: self.concurrency,
+            part_size: self.part_size,
+            multipart_threshold: self.multipart_threshold,
+            connect_timeout: self.connect_timeout,
+            io_timeout: self.io_timeout,
+            max_attempts: self.max_attempts,
+            backoff_base: self.backoff_base,
+            backoff_max: self.backoff_max.max(self.backoff_base),
+            presign_expiry: self.presign_expiry,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn builder() -> ConfigBuilder {
+        Config::builder(Credentials::new("AKID", "SECRET"))
+    }
+
+    #[test]
+    fn defaults_are_valid_and_point_at_aws() {
+        let config = builder().build().unwrap();
+        assert_eq!(
+            config.endpoint.as_str(),
+            "https://s3.us-east-1.amazonaws.com/"
+        );
+        assert!(config.is_aws_endpoint());
+        assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn invalid_settings_are_refused() {
+        assert!(builder().concurrency(0).build().is_err());
+        assert!(builder().concurrency(MAX_CONCURRENCY + 1).build().is_err());
+        assert!(builder().part_size(plan::MIB).build().is_err());
+        assert!(builder().multipart_threshold(0).build().is_err());
+        assert!(builder().endpoint("ftp://host").build().is_err());
+        assert!(builder().endpoint("not a url").build().is_err());
+        assert!(builder().max_attempts(0).build().is_err());
+        assert!(Config::builder(Credentials::new("", "x")).build().is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_secrets() {
+        let credentials = Credentials::new("AKID", "SECRETKEY").with_session_token("TOKENVALUE");
+        let shown = format!("{:?}", builder().build().unwrap()) + &format!("{credentials:?}");
+        assert!(shown.contains("AKID"));
+        assert!(!shown.contains("SECRETKEY") && !shown.contains("TOKENVALUE"));
+    }
+}

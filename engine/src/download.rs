@@ -1,0 +1,284 @@
+//! Object -> file: learn size and ETag, reserve and map a temporary file beside the destination,
+//! fill it with concurrent ranged GETs (each `If-Match`), sync, and rename over the destination.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use jiff::Timestamp;
+use rayon::prelude::*;
+
+use crate::client::{Inner, TransferSummary};
+use crate::error::{Error, ErrorKind, Result};
+use crate::http::{self, Payload};
+use crate::location::S3Uri;
+use crate::mapped::{DestinationMap, WritableChunk};
+use crate::plan::{self, DEFAULT_PART_SIZE, Part};
+use crate::progress::{Event, Progress, REPORT_EVERY};
+use crate::sign::Signer;
+
+pub(crate) fn download_file(
+    inner: &Inner,
+    source: &S3Uri,
+    destination: &Path,
+    progress: &Progress,
+) -> Result<TransferSummary> {
+    let started = Instant::now();
+    source.require_object_key()?;
+    let directory = destination_directory(destination)?;
+    let signer = Signer::new(&inner.config, source.bucket())?;
+    let download = Download {
+        inner,
+        signer: &signer,
+        key: source.key(),
+        progress,
+    };
+    let object = download.head()?;
+
+    let name = destination
+        .file_name()
+        .map_or_else(|| "download".into(), |n| n.to_string_lossy());
+    // Removed on drop: a failed download leaves nothing behind.
+    let temporary = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".s3mt-partial")
+        .tempfile_in(&directory)
+        .map_err(|err| {
+            Error::local_io(
+                format_args!("cannot create a file in {}", directory.display()),
+                err,
+            )
+        })?;
+    let mut map = DestinationMap::new(temporary.as_file(), object.size).map_err(|err| {
+        Error::local_io(
+            format_args!(
+                "cannot reserve {} in {}",
+                plan::format_size(object.size),
+                directory.display()
+            ),
+            err,
+        )
+    })?;
+
+    let range_size = inner.config.part_size.unwrap_or(DEFAULT_PART_SIZE);
+    let plan = plan::plan_download(object.size, range_size);
+    progress.send(|| Event::Planned {
+        total_bytes: plan.total,
+        part_size: plan.part_size,
+        parts: plan.count(),
+    });
+    let chunk_size =
+        usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
+    inner.pool.install(|| {
+        map.par_chunks(chunk_size)
+            .enumerate()
+            .try_for_each(|(index, chunk)| download.range(&object, plan.part(index as u64), chunk))
+    })?;
+
+    let local = |what: &str, err| {
+        Error::local_io(format_args!("cannot {what} {}", destination.display()), err)
+    };
+    map.flush().map_err(|err| local("write", err))?;
+    drop(map);
+    let file = temporary.as_file();
+    file.sync_all().map_err(|err| local("write", err))?;
+    let permissions = std::fs::metadata(destination)
+        .map(|existing| existing.permissions())
+        .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    file.set_permissions(permissions)
+        .map_err(|err| local("set permissions of", err))?;
+    temporary
+        .persist(destination)
+        .map_err(|err| local("rename the download to", err.error))?;
+    // Make the rename itself durable (best effort: not every filesystem syncs directories).
+    if let Ok(dir) = std::fs::File::open(&directory) {
+        let _ = dir.sync_all();
+    }
+    Ok(TransferSummary {
+        bytes: object.size,
+        parts: plan.count(),
+        elapsed: started.elapsed(),
+    })
+}
+
+/// The directory that will hold the destination file; it must exist.
+fn destination_directory(destination: &Path) -> Result<PathBuf> {
+    if destination.is_dir() {
+        return Err(Error::invalid(format!(
+            "{} is a directory; give a file name to download to",
+            destination.display()
+        )));
+    }
+    let directory = match destination.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !directory.is_dir() {
+        return Err(Error::new(
+            ErrorKind::LocalIo,
+            format!(
+                "destination directory {} does not exist",
+                directory.display()
+            ),
+        ));
+    }
+    Ok(directory)
+}
+
+struct RemoteObject {
+    size: u64,
+    etag: Option<String>,
+}
+
+struct Download<'a> {
+    inner: &'a Inner,
+    signer: &'a Signer,
+    key: &'a str,
+    progress: &'a Progress,
+}
+
+impl Download<'_> {
+    fn head(&self) -> Result<RemoteObject> {
+        self.inner.with_retries(0, self.progress, |_| {
+            let request = self.signer.head_object(self.key, &Timestamp::now());
+            let response = self.inner.http.send(&request, &[], Payload::None)?;
+            let response = http::expect_status(response, &[200])?;
+            let size = http::header(&response, "content-length")
+                .and_then(|length| length.parse().ok())
+                .ok_or_else(|| Error::new(ErrorKind::Protocol, "the server sent no object size"))?;
+            let etag = http::header(&response, "etag").map(str::to_owned);
+            Ok(RemoteObject { size, etag })
+        })
+    }
+
+    /// Fetches `part` straight into its chunk of the map.
+    fn range(&self, object: &RemoteObject, part: Part, mut chunk: WritableChunk<'_>) -> Result<()> {
+        let range = format!("bytes={}-{}", part.offset, part.end() - 1);
+        let outcome = self
+            .inner
+            .with_retries(part.number, self.progress, |reported| {
+                let mut headers = vec![("range", range.as_str())];
+                if let Some(etag) = &object.etag {
+                    headers.push(("if-match", etag.as_str()));
+                }
+                let request = self.signer.get_object(self.key, &Timestamp::now());
+                let response = self.inner.http.send(&request, &headers, Payload::None)?;
+                let mut response = http::expect_status(response, &[200, 206])?;
+                check_range_reply(
+                    response.status().as_u16(),
+                    http::header(&response, "content-range"),
+                    http::header(&response, "content-length").and_then(|n| n.parse().ok()),
+                    part,
+                    object.size,
+                )?;
+                let mut reader = response.body_mut().as_reader();
+                let mut done = 0;
+                while done < chunk.len() {
+                    let end = (done + REPORT_EVERY).min(chunk.len());
+                    reader.read_exact(&mut chunk[done..end]).map_err(|err| {
+                        Error::new(
+                            ErrorKind::Network,
+                            format!("the reply body ended early: {err}"),
+                        )
+                    })?;
+                    chunk.release(done..end);
+                    self.progress.send(|| Event::Bytes {
+                        part: part.number,
+                        bytes: (end - done) as u64,
+                    });
+                    reported.set(reported.get() + (end - done) as u64);
+                    done = end;
+                }
+                // Reading to the end returns the connection to the pool, and catches long bodies.
+                let mut extra = [0u8; 1];
+                match reader.read(&mut extra) {
+                    Ok(0) => Ok(()),
+                    Ok(_) => Err(Error::new(
+                        ErrorKind::Protocol,
+                        "the reply body is longer than the range",
+                    )),
+                    Err(err) => Err(Error::new(
+                        ErrorKind::Network,
+                        format!("reading the reply failed: {err}"),
+                    )),
+                }
+            });
+        let outcome = outcome.map_err(|err| match err.kind() {
+            ErrorKind::PreconditionFailed => Error::new(
+                ErrorKind::PreconditionFailed,
+                "the object changed during the download (its ETag no longer matches)",
+            )
+            .with_source(err),
+            _ => err.context(format_args!("bytes {}..{}", part.offset, part.end())),
+        });
+        outcome?;
+        self.progress.send(|| Event::PartDone { part: part.number });
+        Ok(())
+    }
+}
+
+/// A ranged GET must return exactly the range asked for: `206`, or `200` with a matching
+/// `Content-Range` (as some servers answer), or `200` with the whole object when the range is
+/// the whole object. Anything else is retried.
+fn check_range_reply(
+    status: u16,
+    content_range: Option<&str>,
+    content_length: Option<u64>,
+    part: Part,
+    total: u64,
+) -> Result<()> {
+    let expected = format!("bytes {}-{}/{total}", part.offset, part.end() - 1);
+    let range_ok = match content_range {
+        Some(range) => range.trim() == expected,
+        None => status == 200 && part.offset == 0 && part.len == total,
+    };
+    if !range_ok || content_length != Some(part.len) {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            format!(
+                "asked for {expected} but the server answered {status} with range {} and length {}",
+                content_range.unwrap_or("(none)"),
+                content_length.map_or_else(|| "(none)".to_owned(), |n| n.to_string()),
+            ),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const PART: Part = Part {
+        number: 2,
+        offset: 10,
+        len: 10,
+    };
+
+    #[test]
+    fn accepts_exact_ranges_as_206_or_200() {
+        assert!(check_range_reply(206, Some("bytes 10-19/30"), Some(10), PART, 30).is_ok());
+        assert!(check_range_reply(200, Some("bytes 10-19/30"), Some(10), PART, 30).is_ok());
+        let whole = Part {
+            number: 1,
+            offset: 0,
+            len: 30,
+        };
+        assert!(check_range_reply(200, None, Some(30), whole, 30).is_ok());
+    }
+
+    #[test]
+    fn rejects_wrong_ranges_lengths_and_empty_bodies() {
+        for (status, range, length) in [
+            (206, Some("bytes 0-9/30"), Some(10)),
+            (206, Some("bytes 10-19/30"), Some(9)),
+            (206, None, Some(10)),
+            (200, None, Some(0)),
+            (200, None, Some(30)),
+            (206, Some("bytes 10-19/31"), Some(10)),
+        ] {
+            let err = check_range_reply(status, range, length, PART, 30).unwrap_err();
+            assert!(err.is_retryable(), "{status} {range:?} {length:?}");
+        }
+    }
+}

@@ -1,0 +1,140 @@
+//! The engine's one error type: a kind for callers to match on, a message with context, a source.
+
+use std::fmt;
+
+/// What went wrong, coarsely: enough to pick an exit code or decide to retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// A setting or argument is invalid (part size, concurrency, URL, key ...).
+    InvalidInput,
+    /// A local file or directory could not be read, created or written.
+    LocalIo,
+    /// The local disk has no room for the download.
+    DiskFull,
+    /// The bucket or key does not exist (404).
+    NotFound,
+    /// The server refused the credentials or the request's signature (403).
+    AccessDenied,
+    /// The object changed while it was being downloaded (412 on `If-Match`).
+    PreconditionFailed,
+    /// The local source file changed while it was being uploaded.
+    SourceChanged,
+    /// The server answered with an error status this client does not retry.
+    Service,
+    /// The server is overloaded or failing (5xx, SlowDown); retryable.
+    ServerBusy,
+    /// The connection failed, was reset, or stalled past a timeout; retryable.
+    Network,
+    /// The server's reply did not match what was asked for (wrong range, bad XML); retryable.
+    Protocol,
+    /// The transfer was cancelled by the caller.
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// Whether trying the same request again may succeed.
+    pub fn is_retryable(self) -> bool {
+        matches!(self, Self::ServerBusy | Self::Network | Self::Protocol)
+    }
+}
+
+/// The code and message of an S3 error reply (`<Error><Code>..</Code>..`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceError {
+    /// HTTP status of the reply.
+    pub status: u16,
+    /// S3 error code such as `NoSuchKey` or `SlowDown`, when the body carried one.
+    pub code: Option<String>,
+    /// The server's human-readable message, when it sent one.
+    pub message: Option<String>,
+}
+
+impl fmt::Display for ServiceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "HTTP {}", self.status)?;
+        if let Some(code) = &self.code {
+            write!(f, " {code}")?;
+        }
+        if let Some(message) = &self.message {
+            write!(f, ": {message}")?;
+        }
+        Ok(())
+    }
+}
+
+/// An engine error: a [`ErrorKind`], a message naming what was being done, and the cause.
+///
+/// Messages never contain credentials or presigned URLs.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    kind: ErrorKind,
+    message: String,
+    service: Option<ServiceError>,
+    #[source]
+    source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
+}
+
+/// Result alias for engine operations.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A new error of `kind` with a message.
+    pub(crate) fn new(kind: ErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+            service: None,
+            source: None,
+        }
+    }
+
+    /// An invalid argument or setting.
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::new(ErrorKind::InvalidInput, message)
+    }
+
+    /// A local I/O failure on `path`, classified (a full disk has its own kind).
+    pub(crate) fn local_io(what: impl fmt::Display, err: std::io::Error) -> Self {
+        let kind = match err.raw_os_error() {
+            Some(libc::ENOSPC) | Some(libc::EDQUOT) => ErrorKind::DiskFull,
+            _ => ErrorKind::LocalIo,
+        };
+        Self::new(kind, format!("{what}: {err}")).with_source(err)
+    }
+
+    pub(crate) fn with_source(
+        mut self,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> Self {
+        self.source = Some(Box::new(source));
+        self
+    }
+
+    pub(crate) fn with_service(mut self, service: ServiceError) -> Self {
+        self.service = Some(service);
+        self
+    }
+
+    /// Prefixes the message with what was being done, e.g. `upload part 3 of s3://b/k`.
+    pub(crate) fn context(mut self, what: impl fmt::Display) -> Self {
+        self.message = format!("{what}: {}", self.message);
+        self
+    }
+
+    /// The error's kind.
+    pub fn kind(&self) -> ErrorKind {
+        self.kind
+    }
+
+    /// Whether trying the same request again may succeed.
+    pub fn is_retryable(&self) -> bool {
+        self.kind.is_retryable()
+    }
+
+    /// The S3 error reply behind this error, if the server sent one.
+    pub fn service_error(&self) -> Option<&ServiceError> {
+        self.service.as_ref()
+    }
+}

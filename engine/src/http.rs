@@ -1,0 +1,252 @@
+//! The one HTTP agent, sending presigned requests, and turning replies into typed errors.
+
+use std::io::Read;
+
+use ureq::config::AutoHeaderValue;
+use ureq::http::{self, Response};
+use ureq::{Agent, Body, SendBody};
+
+use crate::config::Config;
+use crate::error::{Error, ErrorKind, Result, ServiceError};
+use crate::sign::SignedRequest;
+use crate::xml;
+
+/// Largest S3 XML reply read into memory (listings are at most a few hundred KiB).
+const MAX_XML_REPLY: u64 = 16 * 1024 * 1024;
+
+/// A request body.
+pub(crate) enum Payload<'a> {
+    /// No body and no `Content-Length` (GET, HEAD, DELETE).
+    None,
+    /// An empty body, sent with `Content-Length: 0` (POST, PUT).
+    Empty,
+    /// A byte slice, sent with its length.
+    Bytes(&'a [u8]),
+    /// `len` bytes from a reader, sent with `Content-Length: len` (never chunked).
+    Reader(&'a mut dyn Read, u64),
+}
+
+/// The shared agent: every clone of a client uses its connection pool.
+#[derive(Debug, Clone)]
+pub(crate) struct Http {
+    agent: Agent,
+}
+
+impl Http {
+    pub fn new(config: &Config) -> Self {
+        let idle = config.concurrency * 2 + 2;
+        let agent = Agent::config_builder()
+            // S3 puts the reason for an error in the body: keep the response to read it.
+            .http_status_as_error(false)
+            .max_idle_connections(idle)
+            .max_idle_connections_per_host(idle)
+            .timeout_connect(Some(config.connect_timeout))
+            // Per-read and per-write timeouts restart on progress: they detect stalls, not slowness.
+            .timeout_per_read(Some(config.io_timeout))
+            .timeout_per_write(Some(config.io_timeout))
+            // Objects are bytes: never ask for (or undo) a content encoding.
+            .accept_encoding(AutoHeaderValue::None)
+            .user_agent(concat!("s3mt/", env!("CARGO_PKG_VERSION")))
+            .max_redirects(0)
+            .build()
+            .new_agent();
+        Self { agent }
+    }
+
+    /// Sends `request` with its signed headers, `extra` unsigned headers (e.g. `range`), and
+    /// `payload`. Any status comes back as a response; only transport failures are errors.
+    pub fn send(
+        &self,
+        request: &SignedRequest,
+        extra: &[(&str, &str)],
+        payload: Payload<'_>,
+    ) -> Result<Response<Body>> {
+        let mut builder = http::Request::builder()
+            .method(method(request.method))
+            .uri(request.url.as_str());
+        for (name, value) in &request.headers {
+            builder = builder.header(*name, value.as_str());
+        }
+        for (name, value) in extra {
+            builder = builder.header(*name, *value);
+        }
+        let outcome = match payload {
+            Payload::None => self.agent.run(builder.body(()).map_err(request_error)?),
+            Payload::Empty => {
+                let request = builder.header("content-length", "0").body(SendBody::none());
+                self.agent.run(request.map_err(request_error)?)
+            }
+            Payload::Bytes(bytes) => self.agent.run(builder.body(bytes).map_err(request_error)?),
+            Payload::Reader(reader, len) => {
+                let request = builder
+                    .header("content-length", len)
+                    .body(SendBody::from_reader(reader));
+                self.agent.run(request.map_err(request_error)?)
+            }
+        };
+        outcome.map_err(transport_error)
+    }
+}
+
+fn method(method: rusty_s3::Method) -> http::Method {
+    match method {
+        rusty_s3::Method::Head => http::Method::HEAD,
+        rusty_s3::Method::Get => http::Method::GET,
+        rusty_s3::Method::Post => http::Method::POST,
+        rusty_s3::Method::Put => http::Method::PUT,
+        rusty_s3::Method::Delete => http::Method::DELETE,
+    }
+}
+
+fn request_error(err: http::Error) -> Error {
+    Error::new(
+        ErrorKind::InvalidInput,
+        format!("cannot build the request: {err}"),
+    )
+}
+
+/// Classifies a transport failure. The message is ureq's, with any URL query redacted.
+fn transport_error(err: ureq::Error) -> Error {
+    let kind = match &err {
+        ureq::Error::Io(_)
+        | ureq::Error::Timeout(_)
+        | ureq::Error::ConnectionFailed
+        | ureq::Error::HostNotFound => ErrorKind::Network,
+        ureq::Error::Protocol(_) => ErrorKind::Protocol,
+        ureq::Error::BadUri(_) | ureq::Error::Http(_) => ErrorKind::InvalidInput,
+        _ => ErrorKind::Network,
+    };
+    let text = match &err {
+        ureq::Error::BadUri(_) => "invalid request URL".to_owned(),
+        other => redact(&other.to_string()),
+    };
+    Error::new(kind, text)
+}
+
+/// Removes the values of presigned-URL query parameters that carry credentials or signatures.
+pub(crate) fn redact(text: &str) -> String {
+    const SECRET_PARAMS: [&str; 3] = [
+        "X-Amz-Signature=",
+        "X-Amz-Security-Token=",
+        "X-Amz-Credential=",
+    ];
+    let mut out = text.to_owned();
+    for param in SECRET_PARAMS {
+        let mut from = 0;
+        while let Some(found) = out[from..].find(param) {
+            let start = from + found + param.len();
+            let end = out[start..]
+                .find(|c: char| c == '&' || c.is_whitespace() || c == '"' || c == '\'')
+                .map_or(out.len(), |offset| start + offset);
+            out.replace_range(start..end, "REDACTED");
+            from = start + "REDACTED".len();
+        }
+    }
+    out
+}
+
+/// Passes responses with an `expected` status; turns others into a typed error from the S3
+/// error reply in their body.
+pub(crate) fn expect_status(
+    mut response: Response<Body>,
+    expected: &[u16],
+) -> Result<Response<Body>> {
+    let status = response.status().as_u16();
+    if expected.contains(&status) {
+        return Ok(response);
+    }
+    // A HEAD reply has no body to explain itself: the status is all there is.
+    let body = read_text(&mut response).unwrap_or_default();
+    let service = xml::parse_error(status, &body).unwrap_or(ServiceError {
+        status,
+        code: None,
+        message: None,
+    });
+    Err(service_error(service))
+}
+
+/// The typed error for an S3 error reply.
+pub(crate) fn service_error(service: ServiceError) -> Error {
+    let kind = match (service.status, service.code.as_deref()) {
+        (_, Some("SlowDown" | "InternalError" | "ServiceUnavailable")) => ErrorKind::ServerBusy,
+        (_, Some("RequestTimeout")) => ErrorKind::Network,
+        (_, Some("BadDigest")) => ErrorKind::Protocol,
+        (403, _) => ErrorKind::AccessDenied,
+        (404, _) => ErrorKind::NotFound,
+        (412, _) => ErrorKind::PreconditionFailed,
+        (500 | 502 | 503 | 504, _) => ErrorKind::ServerBusy,
+        _ => ErrorKind::Service,
+    };
+    let hint = match kind {
+        ErrorKind::AccessDenied => " (check the access key, secret key, session token and region)",
+        ErrorKind::NotFound if service.code.is_none() => " (no such bucket or key)",
+        ErrorKind::PreconditionFailed if service.code.is_none() => " (precondition failed)",
+        _ => "",
+    };
+    Error::new(kind, format!("{}{hint}", redact(&service.to_string()))).with_service(service)
+}
+
+/// Reads a (small) reply body as text.
+pub(crate) fn read_text(response: &mut Response<Body>) -> Result<String> {
+    response
+        .body_mut()
+        .with_config()
+        .limit(MAX_XML_REPLY)
+        .read_to_string()
+        .map_err(transport_error)
+}
+
+/// A response header as text.
+pub(crate) fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name)?.to_str().ok()
+}
+
+/// Reads whatever is left of a body so the connection goes back to the pool.
+pub(crate) fn finish_body(response: &mut Response<Body>) -> Result<()> {
+    let mut reader = response.body_mut().as_reader();
+    std::io::copy(&mut reader, &mut std::io::sink())
+        .map(drop)
+        .map_err(|err| {
+            Error::new(
+                ErrorKind::Network,
+                format!("reading the reply failed: {err}"),
+            )
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_signatures_tokens_and_credentials() {
+        let url = "http://h/b/k?X-Amz-Credential=AKID%2F2026&X-Amz-Security-Token=TOK&X-Amz-Signature=abc123 rest";
+        let shown = redact(url);
+        assert!(!shown.contains("abc123") && !shown.contains("TOK") && !shown.contains("AKID"));
+        assert!(shown.ends_with("X-Amz-Signature=REDACTED rest"), "{shown}");
+    }
+
+    #[test]
+    fn classifies_service_errors() {
+        let kind = |status, code: Option<&str>| {
+            service_error(ServiceError {
+                status,
+                code: code.map(Into::into),
+                message: None,
+            })
+            .kind()
+        };
+        assert_eq!(kind(503, Some("SlowDown")), ErrorKind::ServerBusy);
+        assert_eq!(kind(500, None), ErrorKind::ServerBusy);
+        assert_eq!(kind(400, Some("RequestTimeout")), ErrorKind::Network);
+        assert_eq!(kind(400, Some("BadDigest")), ErrorKind::Protocol);
+        assert_eq!(
+            kind(403, Some("SignatureDoesNotMatch")),
+            ErrorKind::AccessDenied
+        );
+        assert_eq!(kind(404, Some("NoSuchBucket")), ErrorKind::NotFound);
+        assert_eq!(kind(412, None), ErrorKind::PreconditionFailed);
+        assert_eq!(kind(409, Some("BucketAlreadyExists")), ErrorKind::Service);
+        assert!(kind(503, None).is_retryable() && !kind(403, None).is_retryable());
+    }
+}

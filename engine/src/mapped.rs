@@ -1,0 +1,182 @@
+//! Memory maps of the source and destination files, disk-space reservation, and dropping pages
+//! already sent or written from the process. This is the only module with `unsafe` code.
+#![allow(unsafe_code)]
+
+use std::fs::File;
+use std::io;
+use std::ops::{Deref, DerefMut, Range};
+use std::os::fd::AsRawFd;
+
+use memmap2::{Mmap, MmapMut, MmapOptions};
+use rayon::prelude::*;
+
+/// A read-only shared map of a file being uploaded (empty files are not mapped).
+pub(crate) struct SourceMap {
+    map: Option<Mmap>,
+}
+
+impl SourceMap {
+    /// Maps the first `len` bytes of `file`.
+    pub fn new(file: &File, len: u64) -> io::Result<Self> {
+        if len == 0 {
+            return Ok(Self { map: None });
+        }
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: the map is read-only and shared, and lives no longer than this value. Another
+        // process may still change the file while it is mapped: writes then show up in the bytes
+        // being sent (the upload checks size and mtime before completing), and truncation makes
+        // reads past the new end raise SIGBUS, a documented limit of uploading from a map.
+        let map = unsafe { MmapOptions::new().len(len).map(file)? };
+        // Parts are read front to back; ask the kernel to read ahead generously.
+        let _ = map.advise(memmap2::Advice::Sequential);
+        Ok(Self { map: Some(map) })
+    }
+
+    /// The mapped bytes.
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+
+    /// Drops the whole pages inside `range` from this process's resident set. The data stays in
+    /// the page cache, so reading the range again (a retry) faults the same bytes back in.
+    pub fn release(&self, range: Range<usize>) {
+        if let Some(bytes) = self.bytes().get(range) {
+            drop_resident_pages(bytes);
+        }
+    }
+}
+
+/// A shared, writable map of a download's temporary file, with its space reserved on disk.
+pub(crate) struct DestinationMap {
+    map: Option<MmapMut>,
+}
+
+impl DestinationMap {
+    /// Reserves `len` bytes for `file` (a full disk fails here, not later as SIGBUS) and maps it.
+    /// `file` must be opened for reading and writing.
+    pub fn new(file: &File, len: u64) -> io::Result<Self> {
+        if len == 0 {
+            return Ok(Self { map: None });
+        }
+        let offset_len = libc::off_t::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: a plain syscall on a file descriptor this function borrows for its duration.
+        let status = unsafe { libc::posix_fallocate(file.as_raw_fd(), 0, offset_len) };
+        if status != 0 {
+            return Err(io::Error::from_raw_os_error(status));
+        }
+        let len = usize::try_from(len).map_err(io::Error::other)?;
+        // SAFETY: the file is the download's own temporary file, created for this transfer and
+        // not shared with anyone; its blocks are allocated above, so writes through the map
+        // cannot meet a full disk. The map lives no longer than this value.
+        let map = unsafe { MmapOptions::new().len(len).map_mut(file)? };
+        Ok(Self { map: Some(map) })
+    }
+
+    /// Disjoint writable chunks of `chunk_size` bytes (the last may be shorter), in order.
+    pub fn par_chunks(
+        &mut self,
+        chunk_size: usize,
+    ) -> impl IndexedParallelIterator<Item = WritableChunk<'_>> {
+        let bytes: &mut [u8] = self.map.as_deref_mut().unwrap_or_default();
+        bytes
+            .par_chunks_mut(chunk_size.max(1))
+            .map(|bytes| WritableChunk { bytes })
+    }
+
+    /// Writes the map's dirty pages to the file (a synchronous msync).
+    pub fn flush(&self) -> io::Result<()> {
+        self.map.as_ref().map_or(Ok(()), MmapMut::flush)
+    }
+}
+
+/// One range of a [`DestinationMap`], written by one worker.
+pub(crate) struct WritableChunk<'a> {
+    bytes: &'a mut [u8],
+}
+
+impl WritableChunk<'_> {
+    /// Drops the whole pages inside `range` from the resident set. They belong to a shared file
+    /// mapping, so written data stays in the page cache and reaches the file.
+    pub fn release(&self, range: Range<usize>) {
+        if let Some(bytes) = self.bytes.get(range) {
+            drop_resident_pages(bytes);
+        }
+    }
+}
+
+impl Deref for WritableChunk<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.bytes
+    }
+}
+
+impl DerefMut for WritableChunk<'_> {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        self.bytes
+    }
+}
+
+pub(crate) fn page_size() -> usize {
+    static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    // SAFETY: sysconf reads a constant of the system.
+    *PAGE.get_or_init(|| {
+        usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+    })
+}
+
+/// `MADV_DONTNEED` on the whole pages that lie inside `bytes` (never a neighbour's page).
+fn drop_resident_pages(bytes: &[u8]) {
+    let page = page_size();
+    let start = (bytes.as_ptr() as usize).next_multiple_of(page);
+    let end = (bytes.as_ptr() as usize + bytes.len()) / page * page;
+    if end > start {
+        // SAFETY: only called (through `SourceMap` and `WritableChunk`) on bytes of this module's
+        // shared file mappings, and the range lies within `bytes`. On shared file mappings
+        // MADV_DONTNEED only unmaps the pages from this process: their contents stay in the page
+        // cache (dirty pages are still written back), so no data changes or is lost. Any later
+        // access faults the same bytes back in. Failure is harmless (the pages stay resident).
+        unsafe {
+            libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Seek, Write};
+
+    #[test]
+    fn written_chunks_reach_the_file_even_after_release() {
+        let mut file = tempfile::tempfile().unwrap();
+        let len = 3 * 1024 * 1024 + 5;
+        let mut map = DestinationMap::new(&file, len as u64).unwrap();
+        map.par_chunks(1024 * 1024)
+            .enumerate()
+            .for_each(|(index, mut chunk)| {
+                chunk.fill(index as u8 + 1);
+                let n = chunk.len();
+                chunk.release(0..n);
+            });
+        map.flush().unwrap();
+        drop(map);
+        let mut back = Vec::new();
+        file.rewind().unwrap();
+        file.read_to_end(&mut back).unwrap();
+        assert_eq!(back.len(), len);
+        assert!(back[..1024 * 1024].iter().all(|&b| b == 1));
+        assert_eq!(back[len - 1], 4);
+    }
+
+    #[test]
+    fn source_bytes_survive_release() {
+        let mut file = tempfile::tempfile().unwrap();
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        file.write_all(&data).unwrap();
+        let map = SourceMap::new(&file, data.len() as u64).unwrap();
+        map.release(0..data.len());
+        assert_eq!(map.bytes(), &data[..]);
+        assert!(SourceMap::new(&file, 0).unwrap().bytes().is_empty());
+    }
+}

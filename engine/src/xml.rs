@@ -1,0 +1,224 @@
+//! S3's XML replies, read leniently (any root name, with or without the S3 namespace, entities
+//! decoded), and the CompleteMultipartUpload body. Pure.
+
+use std::fmt::Write as _;
+
+use roxmltree::{Document, Node};
+
+use crate::error::{Error, ErrorKind, Result, ServiceError};
+
+fn parse(body: &str) -> Result<Document<'_>> {
+    Document::parse(body).map_err(|err| {
+        Error::new(
+            ErrorKind::Protocol,
+            format!("the server sent malformed XML: {err}"),
+        )
+    })
+}
+
+/// The text of the first descendant element named `name` (namespace ignored).
+fn child_text(node: Node<'_, '_>, name: &str) -> Option<String> {
+    node.descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
+        .map(|n| n.text().unwrap_or_default().trim().to_owned())
+}
+
+/// Elements directly below `node` named `name`.
+fn children<'a, 'input>(
+    node: Node<'a, 'input>,
+    name: &'a str,
+) -> impl Iterator<Item = Node<'a, 'input>> {
+    node.children()
+        .filter(move |n| n.is_element() && n.tag_name().name() == name)
+}
+
+/// Reads an `<Error><Code>..</Code><Message>..</Message></Error>` reply, whatever its status.
+/// Returns `None` when the body is not an error document.
+pub fn parse_error(status: u16, body: &str) -> Option<ServiceError> {
+    let doc = Document::parse(body).ok()?;
+    let root = doc.root_element();
+    (root.tag_name().name() == "Error").then(|| ServiceError {
+        status,
+        code: child_text(root, "Code").filter(|code| !code.is_empty()),
+        message: child_text(root, "Message").filter(|message| !message.is_empty()),
+    })
+}
+
+/// The upload id of a CreateMultipartUpload reply.
+pub fn parse_upload_id(body: &str) -> Result<String> {
+    let doc = parse(body)?;
+    child_text(doc.root_element(), "UploadId")
+        .filter(|id| !id.is_empty())
+        .ok_or_else(|| {
+            Error::new(
+                ErrorKind::Protocol,
+                "the server's CreateMultipartUpload reply has no UploadId",
+            )
+        })
+}
+
+/// One part for the CompleteMultipartUpload body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedPart {
+    /// 1-based part number.
+    pub number: u32,
+    /// The ETag the server returned for the part, quotes included.
+    pub etag: String,
+}
+
+/// The CompleteMultipartUpload body listing `parts` (which must be in order).
+pub fn complete_body(parts: &[CompletedPart]) -> String {
+    let mut body = String::with_capacity(64 + parts.len() * 96);
+    body.push_str("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
+    for part in parts {
+        let _ = write!(
+            body,
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+            part.number,
+            escape(&part.etag)
+        );
+    }
+    body.push_str("</CompleteMultipartUpload>");
+    body
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// An incomplete multipart upload, as ListMultipartUploads reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MultipartUpload {
+    /// The key being uploaded.
+    pub key: String,
+    /// The upload id.
+    pub upload_id: String,
+    /// When the upload was created, as the server wrote it (ISO 8601).
+    pub initiated: Option<String>,
+}
+
+/// One page of a ListMultipartUploads reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UploadsPage {
+    /// The uploads on this page.
+    pub uploads: Vec<MultipartUpload>,
+    /// Markers for the next page, when the listing is truncated.
+    pub next: Option<(String, String)>,
+}
+
+/// Reads a ListMultipartUploads reply.
+pub fn parse_list_uploads(body: &str) -> Result<UploadsPage> {
+    let doc = parse(body)?;
+    let root = doc.root_element();
+    let uploads = children(root, "Upload")
+        .map(|upload| MultipartUpload {
+            key: child_text(upload, "Key").unwrap_or_default(),
+            upload_id: child_text(upload, "UploadId").unwrap_or_default(),
+            initiated: child_text(upload, "Initiated"),
+        })
+        .collect();
+    let truncated = children(root, "IsTruncated")
+        .next()
+        .and_then(|n| n.text())
+        .is_some_and(|text| text.trim() == "true");
+    let next = truncated
+        .then(|| {
+            Some((
+                children(root, "NextKeyMarker").next()?.text()?.to_owned(),
+                children(root, "NextUploadIdMarker")
+                    .next()?
+                    .text()?
+                    .to_owned(),
+            ))
+        })
+        .flatten();
+    Ok(UploadsPage { uploads, next })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_with_namespace_and_entities() {
+        let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+            <Error xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Code>NoSuchKey</Code>
+            <Message>The key &quot;a&amp;b&quot; does not exist</Message></Error>"#;
+        let err = parse_error(404, body).unwrap();
+        assert_eq!(err.code.as_deref(), Some("NoSuchKey"));
+        assert_eq!(
+            err.message.as_deref(),
+            Some("The key \"a&b\" does not exist")
+        );
+    }
+
+    #[test]
+    fn non_error_documents_are_not_errors() {
+        assert!(parse_error(200, "<CompleteMultipartUploadResult/>").is_none());
+        assert!(parse_error(500, "not xml at all").is_none());
+    }
+
+    #[test]
+    fn upload_id_with_or_without_namespace_and_any_root() {
+        let aws = r#"<InitiateMultipartUploadResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+            <Bucket>b</Bucket><Key>k</Key><UploadId>abc-123</UploadId></InitiateMultipartUploadResult>"#;
+        assert_eq!(parse_upload_id(aws).unwrap(), "abc-123");
+        let bare =
+            "<CreateMultipartUploadOutput><UploadId>xyz</UploadId></CreateMultipartUploadOutput>";
+        assert_eq!(parse_upload_id(bare).unwrap(), "xyz");
+        let err = parse_upload_id("<Result/>").unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Protocol);
+    }
+
+    #[test]
+    fn complete_body_lists_parts_in_order_and_escapes_etags() {
+        let parts = [
+            CompletedPart {
+                number: 1,
+                etag: "\"aa\"".into(),
+            },
+            CompletedPart {
+                number: 2,
+                etag: "\"b<b\"".into(),
+            },
+        ];
+        let body = complete_body(&parts);
+        assert!(body.contains(
+            "<Part><PartNumber>1</PartNumber><ETag>&quot;aa&quot;</ETag></Part>\
+             <Part><PartNumber>2</PartNumber><ETag>&quot;b&lt;b&quot;</ETag></Part>"
+        ));
+        // What we write, we can read back.
+        let doc = Document::parse(&body).unwrap();
+        assert_eq!(children(doc.root_element(), "Part").count(), 2);
+    }
+
+    #[test]
+    fn list_uploads_pages() {
+        let body = r#"<ListMultipartUploadsResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+            <Bucket>b</Bucket><IsTruncated>true</IsTruncated>
+            <NextKeyMarker>k2</NextKeyMarker><NextUploadIdMarker>u2</NextUploadIdMarker>
+            <Upload><Key>k1</Key><UploadId>u1</UploadId><Initiated>2026-01-01T00:00:00Z</Initiated></Upload>
+            <Upload><Key>k2</Key><UploadId>u2</UploadId></Upload>
+            </ListMultipartUploadsResult>"#;
+        let page = parse_list_uploads(body).unwrap();
+        assert_eq!(page.uploads.len(), 2);
+        assert_eq!(
+            page.uploads[0].initiated.as_deref(),
+            Some("2026-01-01T00:00:00Z")
+        );
+        assert_eq!(page.next, Some(("k2".into(), "u2".into())));
+        let last = parse_list_uploads("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>").unwrap();
+        assert!(last.uploads.is_empty() && last.next.is_none());
+    }
+}
