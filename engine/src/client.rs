@@ -40,6 +40,9 @@ pub struct TransferOptions {
 
 impl TransferOptions {
     /// Sends the transfer's [`Event`]s to `sender`. Default: no events.
+    ///
+    /// Workers send as they go, so a bounded channel whose receiver falls behind slows the
+    /// transfer down (a zero-capacity channel runs it in lockstep with the receiver).
     pub fn progress(mut self, sender: Sender<Event>) -> Self {
         self.progress = Some(sender);
         self

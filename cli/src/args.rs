@@ -1,0 +1,71 @@
+//! The command line as typed ("low args"), parsed by argh.
+
+use argh::FromArgs;
+
+/// s3mt: fast, verified multipart transfers between files and S3.
+///
+/// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+#[derive(FromArgs, Debug)]
+#[argh(help_triggers("-h", "--help", "help"))]
+pub struct Args {
+    /// S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, or AWS for the region)
+    #[argh(option)]
+    pub endpoint_url: Option<String>,
+
+    /// signing region (default: $AWS_REGION, $AWS_DEFAULT_REGION, or us-east-1)
+    #[argh(option)]
+    pub region: Option<String>,
+
+    /// bucket addressing: auto (path style for custom endpoints and IPs), path, or virtual
+    #[argh(option, default = "String::from(\"auto\")")]
+    pub addressing_style: String,
+
+    #[argh(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum Command {
+    /// Copy a file to or from S3.
+    Cp(CpArgs),
+}
+
+/// Copy a local file to S3 (SRC a path, DST s3://bucket/key) or an object to a file (the reverse).
+/// A DST ending in '/' (or a local directory) gets the source's file name appended.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "cp")]
+pub struct CpArgs {
+    /// source: a local file or s3://bucket/key
+    #[argh(positional)]
+    pub source: String,
+
+    /// destination: s3://bucket/key, s3://bucket/prefix/, a local file or directory
+    #[argh(positional)]
+    pub destination: String,
+
+    /// parts or ranges in flight at once (default: 8)
+    #[argh(option, short = 'c')]
+    pub concurrency: Option<usize>,
+
+    /// part size, e.g. 16MiB or 64MB, 5MiB..5GiB (default: 16MiB, grown to fit 10,000 parts)
+    #[argh(option)]
+    pub part_size: Option<String>,
+
+    /// files up to this size go up in one PutObject (default: 16MiB)
+    #[argh(option)]
+    pub multipart_threshold: Option<String>,
+
+    /// attempts per request, the first included (default: 5)
+    #[argh(option)]
+    pub max_attempts: Option<u32>,
+
+    /// seconds a connection may stall on one read or write before it is retried (default: 30)
+    #[argh(option)]
+    pub io_timeout: Option<f64>,
+
+    /// print nothing but errors
+    #[argh(switch, short = 'q')]
+    pub quiet: bool,
+}

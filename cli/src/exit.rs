@@ -1,0 +1,72 @@
+//! The one table from outcomes to exit codes (documented in the README).
+
+use s3mt_engine::ErrorKind;
+
+/// Exit codes, in the order the README lists them.
+pub const SUCCESS: u8 = 0;
+/// An error the table below does not name.
+pub const UNEXPECTED: u8 = 1;
+/// Bad arguments, settings or addresses.
+pub const USAGE: u8 = 2;
+/// A local file or directory problem, a full disk included.
+pub const LOCAL_FILE: u8 = 3;
+/// No such bucket or key.
+pub const NOT_FOUND: u8 = 4;
+/// Access denied: credentials, signature, permissions.
+pub const ACCESS_DENIED: u8 = 5;
+/// The object or the source file changed during the transfer.
+pub const CHANGED: u8 = 6;
+/// Network or server failure that outlasted the retries.
+pub const TRANSIENT: u8 = 7;
+/// Interrupted (Ctrl-C) or cancelled.
+pub const INTERRUPTED: u8 = 130;
+
+/// The exit code for an engine error kind.
+pub fn for_kind(kind: ErrorKind) -> u8 {
+    match kind {
+        ErrorKind::InvalidInput => USAGE,
+        ErrorKind::LocalIo | ErrorKind::DiskFull => LOCAL_FILE,
+        ErrorKind::NotFound => NOT_FOUND,
+        ErrorKind::AccessDenied => ACCESS_DENIED,
+        ErrorKind::PreconditionFailed | ErrorKind::SourceChanged => CHANGED,
+        ErrorKind::ServerBusy | ErrorKind::Network | ErrorKind::Protocol | ErrorKind::Service => {
+            TRANSIENT
+        }
+        ErrorKind::Cancelled => INTERRUPTED,
+        _ => UNEXPECTED,
+    }
+}
+
+/// The exit code for any error reaching `main`: the first usage or engine error in the chain.
+pub fn for_error(err: &anyhow::Error) -> u8 {
+    err.chain()
+        .find_map(|cause| {
+            if cause.is::<UsageError>() {
+                Some(USAGE)
+            } else {
+                cause
+                    .downcast_ref::<s3mt_engine::Error>()
+                    .map(|err| for_kind(err.kind()))
+            }
+        })
+        .unwrap_or(UNEXPECTED)
+}
+
+/// A command line that cannot be carried out as given.
+#[derive(Debug)]
+pub struct UsageError(String);
+
+impl UsageError {
+    /// A usage error with a message saying what to change.
+    pub fn new(message: impl Into<String>) -> Self {
+        Self(message.into())
+    }
+}
+
+impl std::fmt::Display for UsageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for UsageError {}

@@ -1,0 +1,190 @@
+//! Helpers for scenarios: a fresh bucket per test on the shared server, clients and the `s3mt`
+//! binary pointed at it, and deterministic test data.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use s3mt_engine::{Addressing, Client, Config, ConfigBuilder, Credentials, S3Uri};
+
+use crate::server::{self, S3Server};
+
+/// A bucket created for one test on the shared server.
+#[derive(Debug)]
+pub struct TestBucket {
+    name: String,
+    server: &'static S3Server,
+}
+
+impl TestBucket {
+    /// Creates a fresh bucket whose name starts with `label` (letters, digits and dashes).
+    pub fn new(label: &str) -> Self {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        let server = server::shared();
+        let label: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() {
+                    c.to_ascii_lowercase()
+                } else {
+                    '-'
+                }
+            })
+            .take(40)
+            .collect();
+        let name = format!(
+            "{}-{}-{}",
+            label.trim_matches('-'),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let client = Client::new(config_for(server).build().expect("test config is valid"))
+            .expect("client starts");
+        client
+            .create_bucket(&name)
+            .unwrap_or_else(|err| panic!("create bucket {name}: {err}"));
+        Self { name, server }
+    }
+
+    /// The bucket name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The server holding the bucket.
+    pub fn server(&self) -> &'static S3Server {
+        self.server
+    }
+
+    /// `s3://bucket/key`.
+    pub fn uri(&self, key: &str) -> S3Uri {
+        S3Uri::new(self.name.clone(), key).expect("valid test key")
+    }
+
+    /// A config builder for this server with small parts (5 MiB parts, 5 MiB threshold) and
+    /// quick retries, so tests cross the multipart boundaries with little data.
+    pub fn config(&self) -> ConfigBuilder {
+        config_for(self.server)
+            .part_size(5 * 1024 * 1024)
+            .multipart_threshold(5 * 1024 * 1024)
+            .backoff(
+                std::time::Duration::from_millis(10),
+                std::time::Duration::from_millis(100),
+            )
+    }
+
+    /// A client from [`TestBucket::config`] with `concurrency` workers.
+    pub fn client(&self, concurrency: usize) -> Client {
+        Client::new(
+            self.config()
+                .concurrency(concurrency)
+                .build()
+                .expect("valid config"),
+        )
+        .expect("client starts")
+    }
+
+    /// The multipart uploads still open in this bucket.
+    pub fn open_uploads(&self) -> Vec<s3mt_engine::MultipartUpload> {
+        self.client(1)
+            .list_multipart_uploads(&self.name, "")
+            .expect("list multipart uploads")
+    }
+
+    /// An `s3mt` command with this server's endpoint and credentials in its environment.
+    pub fn s3mt(&self) -> Command {
+        let mut command = Command::new(s3mt_binary());
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("AWS_ACCESS_KEY_ID", self.server.access_key())
+            .env("AWS_SECRET_ACCESS_KEY", self.server.secret_key())
+            .env("AWS_ENDPOINT_URL", self.server.endpoint())
+            .env("AWS_REGION", self.server.region());
+        command
+    }
+}
+
+fn config_for(server: &S3Server) -> ConfigBuilder {
+    Config::builder(Credentials::new(server.access_key(), server.secret_key()))
+        .endpoint(server.endpoint())
+        .region(server.region())
+        .addressing(Addressing::Path)
+}
+
+/// The `s3mt` binary of this build profile, built on first use.
+pub fn s3mt_binary() -> &'static Path {
+    static BINARY: OnceLock<PathBuf> = OnceLock::new();
+    BINARY.get_or_init(|| {
+        // Test binaries live in target/<profile>/deps; the CLI goes to target/<profile>.
+        let exe = std::env::current_exe().expect("test executable path");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_path_buf();
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args(["build", "--quiet", "-p", "s3mt", "--bin", "s3mt"]);
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
+            build.arg("--release");
+        }
+        let status = build
+            .current_dir(crate::tools::workspace_root())
+            .status()
+            .expect("run cargo build for s3mt");
+        assert!(status.success(), "cargo build -p s3mt failed");
+        let binary = profile_dir.join("s3mt");
+        assert!(binary.is_file(), "{} was not built", binary.display());
+        binary
+    })
+}
+
+/// Runs a command and returns its output, with stdout and stderr readable as text.
+pub fn run(command: &mut Command) -> (Output, String, String) {
+    let output = command.output().expect("run command");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    (output, stdout, stderr)
+}
+
+/// `len` pseudo-random bytes from `seed` (xorshift: fast, reproducible, incompressible).
+pub fn random_bytes(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut bytes = Vec::with_capacity(len + 8);
+    while bytes.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        bytes.extend_from_slice(&state.to_le_bytes());
+    }
+    bytes.truncate(len);
+    bytes
+}
+
+/// Writes `random_bytes(len, seed)` to `path` and returns the bytes.
+pub fn write_random_file(path: &Path, len: usize, seed: u64) -> Vec<u8> {
+    let bytes = random_bytes(len, seed);
+    std::fs::write(path, &bytes).expect("write test file");
+    bytes
+}
+
+/// The names of the entries in `dir`, sorted.
+pub fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read dir")
+        .map(|entry| {
+            entry
+                .expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}

@@ -1,0 +1,97 @@
+//! The test server harness itself: start, answer, restart, stop, clean up.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use s3mt_tests::server::{self, S3Server};
+
+/// Status code of an anonymous `GET /` to `endpoint` (`http://127.0.0.1:PORT`).
+fn anonymous_status(endpoint: &str) -> u16 {
+    let authority = endpoint.strip_prefix("http://").expect("http endpoint");
+    let mut stream = TcpStream::connect(authority).expect("connect to the S3 port");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("read timeout");
+    write!(
+        stream,
+        "GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+    )
+    .expect("send request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("read response");
+    let response = String::from_utf8_lossy(&response);
+    let status_line = response.lines().next().unwrap_or_default();
+    status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("bad status line {status_line:?}"))
+}
+
+/// Whether a process with this PID exists: kill(pid, 0).
+#[allow(unsafe_code)]
+fn process_exists(pid: u32) -> bool {
+    let pid = libc::pid_t::try_from(pid).expect("pid fits pid_t");
+    assert!(pid > 0);
+    // SAFETY: signal 0 to one positive PID only checks that it exists; nothing is sent.
+    unsafe { libc::kill(pid, 0) == 0 }
+}
+
+#[test]
+fn start_restart_stop_cleanup() {
+    let t = Instant::now();
+    let mut server = S3Server::start().expect("start SeaweedFS");
+    eprintln!("started in {:.1} s: {server:?}", t.elapsed().as_secs_f64());
+    assert!(server.endpoint().starts_with("http://127.0.0.1:"));
+    assert_eq!(server.region(), "us-east-1");
+    assert_eq!(server.access_key().len(), 20);
+    assert_eq!(server.secret_key().len(), 40);
+    assert_eq!(anonymous_status(server.endpoint()), 403);
+
+    let (endpoint, first_pid) = (server.endpoint().to_owned(), server.pid());
+    let t = Instant::now();
+    server.restart().expect("restart SeaweedFS");
+    eprintln!("restarted in {:.1} s", t.elapsed().as_secs_f64());
+    assert_eq!(server.endpoint(), endpoint, "restart keeps the ports");
+    assert_ne!(server.pid(), first_pid);
+    assert!(!process_exists(first_pid));
+    assert_eq!(anonymous_status(server.endpoint()), 403);
+
+    let (pid, data_dir) = (server.pid(), server.data_dir().to_path_buf());
+    assert!(data_dir.is_dir());
+    let t = Instant::now();
+    server.stop();
+    eprintln!("stopped in {:.1} s", t.elapsed().as_secs_f64());
+    assert!(!process_exists(pid), "weed {pid} still exists after stop()");
+    server.stop(); // idempotent
+    drop(server);
+    assert!(!data_dir.exists(), "{} left behind", data_dir.display());
+}
+
+#[test]
+fn kill_then_restart() {
+    let mut server = S3Server::start().expect("start SeaweedFS");
+    let pid = server.pid();
+    let t = Instant::now();
+    server.kill();
+    assert!(
+        t.elapsed() < Duration::from_secs(2),
+        "kill() should not wait"
+    );
+    assert!(!process_exists(pid));
+    assert!(!server.is_running());
+    server.restart().expect("restart after kill");
+    assert!(server.is_running());
+    assert_eq!(anonymous_status(server.endpoint()), 403);
+}
+
+#[test]
+fn shared_server_answers() {
+    let shared = server::shared();
+    assert_eq!(anonymous_status(shared.endpoint()), 403);
+    assert!(
+        std::ptr::eq(shared, server::shared()),
+        "one server per process"
+    );
+}

@@ -1,0 +1,44 @@
+//! Scenarios against a real SeaweedFS started by the harness (one server for this binary, a
+//! bucket per test).
+
+mod cli;
+mod failures;
+mod roundtrip;
+
+/// One mebibyte.
+pub const MIB: usize = 1024 * 1024;
+
+/// The sizes every round trip covers, with 5 MiB parts: empty, one byte, both sides of the
+/// single-PUT threshold and of a part boundary, an exact multiple, and an odd large size.
+pub const SIZES: [usize; 7] = [
+    0,
+    1,
+    5 * MIB - 1,
+    5 * MIB,
+    5 * MIB + 1,
+    15 * MIB,
+    100 * MIB + 7,
+];
+
+/// Parts the engine should use for `size` with 5 MiB parts and a 5 MiB threshold.
+pub fn expected_parts(size: usize) -> u64 {
+    if size <= 5 * MIB {
+        1
+    } else {
+        size.div_ceil(5 * MIB) as u64
+    }
+}
+
+/// Ranges a download of `size` bytes takes with 5 MiB ranges.
+pub fn expected_ranges(size: usize) -> u64 {
+    size.div_ceil(5 * MIB) as u64
+}
+
+/// Asserts two byte strings are equal without printing megabytes on failure.
+#[track_caller]
+pub fn assert_same_bytes(actual: &[u8], expected: &[u8], what: &str) {
+    assert_eq!(actual.len(), expected.len(), "{what}: length differs");
+    if let Some(at) = actual.iter().zip(expected).position(|(a, b)| a != b) {
+        panic!("{what}: first difference at byte {at}");
+    }
+}
