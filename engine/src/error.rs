@@ -65,7 +65,9 @@ impl fmt::Display for ServiceError {
 
 /// An engine error: a [`ErrorKind`], a message naming what was being done, and the cause.
 ///
-/// Messages never contain credentials or presigned URLs.
+/// As usual for Rust errors, `Display` shows the message alone and [`std::error::Error::source`]
+/// the cause (for local I/O errors, the operating system's reason): print the whole chain, e.g.
+/// with `anyhow`'s `{:#}`. Messages never contain credentials or presigned URLs.
 #[derive(Debug, thiserror::Error)]
 #[error("{message}")]
 pub struct Error {
@@ -101,7 +103,8 @@ impl Error {
             Some(libc::ENOSPC) | Some(libc::EDQUOT) => ErrorKind::DiskFull,
             _ => ErrorKind::LocalIo,
         };
-        Self::new(kind, format!("{what}: {err}")).with_source(err)
+        // The OS's reason is the source, shown after the message by error reporters.
+        Self::new(kind, what.to_string()).with_source(err)
     }
 
     pub(crate) fn with_source(

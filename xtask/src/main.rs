@@ -1,1 +1,47 @@
-fn main() {}
+//! `cargo xtask`: the project's own tasks. `demo` runs the main job against a local SeaweedFS;
+//! `serve` starts one to try by hand; `test` runs every test.
+
+mod demo;
+mod serve;
+mod test;
+
+use argh::FromArgs;
+
+/// Project tasks for s3mt.
+#[derive(FromArgs)]
+struct Xtask {
+    #[argh(subcommand)]
+    task: Task,
+}
+
+#[derive(FromArgs)]
+#[argh(subcommand)]
+enum Task {
+    Demo(demo::DemoArgs),
+    Serve(serve::ServeArgs),
+    Test(test::TestArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let xtask: Xtask = argh::from_env();
+    match xtask.task {
+        Task::Demo(args) => demo::run(args),
+        Task::Serve(args) => serve::run(args),
+        Task::Test(args) => test::run(args),
+    }
+}
+
+/// Runs `cargo` with `args` in the workspace root, failing if it fails.
+fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = std::process::Command::new(cargo)
+        .args(args)
+        .current_dir(s3mt_tests::tools::workspace_root())
+        .status()?;
+    anyhow::ensure!(
+        status.success(),
+        "cargo {} failed ({status})",
+        args.join(" ")
+    );
+    Ok(())
+}

@@ -1,0 +1,39 @@
+//! `cargo xtask serve`: a local SeaweedFS to try s3mt against by hand.
+
+use std::io::BufRead;
+
+use anyhow::{Context as _, Result};
+use argh::FromArgs;
+use s3mt_engine::{Addressing, Client, Config, Credentials};
+use s3mt_tests::server::S3Server;
+
+/// Start a local SeaweedFS with a bucket, print the environment to reach it, and stop it when
+/// standard input closes (Ctrl-D) or on Ctrl-C.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "serve")]
+pub struct ServeArgs {
+    /// bucket to create (default: demo)
+    #[argh(option, default = "String::from(\"demo\")")]
+    bucket: String,
+}
+
+pub fn run(args: ServeArgs) -> Result<()> {
+    let server = S3Server::start().context("start SeaweedFS")?;
+    let config = Config::builder(Credentials::new(server.access_key(), server.secret_key()))
+        .endpoint(server.endpoint())
+        .addressing(Addressing::Path)
+        .build()?;
+    Client::new(config)?.create_bucket(&args.bucket)?;
+    println!("export AWS_ENDPOINT_URL={}", server.endpoint());
+    println!("export AWS_ACCESS_KEY_ID={}", server.access_key());
+    println!("export AWS_SECRET_ACCESS_KEY={}", server.secret_key());
+    println!("export AWS_REGION={}", server.region());
+    println!(
+        "# bucket s3://{} is ready; close standard input to stop the server",
+        args.bucket
+    );
+    for line in std::io::stdin().lock().lines() {
+        line?;
+    }
+    Ok(())
+}
