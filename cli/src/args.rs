@@ -65,6 +65,11 @@ pub struct CpArgs {
     #[argh(option)]
     pub io_timeout: Option<f64>,
 
+    /// download verification: auto (check whatever integrity data the object has) or require
+    /// (fail when it has none)
+    #[argh(option, default = "String::from(\"auto\")")]
+    pub verify: String,
+
     /// print nothing but errors
     #[argh(switch, short = 'q')]
     pub quiet: bool,

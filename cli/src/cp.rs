@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 use s3mt_engine::plan::{format_size, parse_size};
-use s3mt_engine::{Client, ConfigBuilder, S3Uri, TransferSummary};
+use s3mt_engine::{Client, ConfigBuilder, S3Uri, TransferOptions, TransferSummary, VerifyMode};
 
 use crate::args::CpArgs;
 use crate::exit::UsageError;
@@ -29,6 +29,18 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
         })?;
         builder = builder.io_timeout(timeout);
     }
+    let verify = match args.verify.as_str() {
+        "auto" => VerifyMode::Auto,
+        "require" => VerifyMode::Require,
+        other => {
+            return Err(
+                UsageError::new(format!("--verify {other:?}: expected auto or require")).into(),
+            );
+        }
+    };
+    let options = TransferOptions::default()
+        .verify(verify)
+        .cancel(crate::interrupt::cancel_on_signals()?);
     let client = Client::new(builder.build()?)?;
 
     let (direction, from, to, summary) =
@@ -36,13 +48,13 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
             (false, true) => {
                 let source = PathBuf::from(&args.source);
                 let destination = upload_destination(&source, args.destination.parse()?)?;
-                let summary = client.upload_file(&source, &destination)?;
+                let summary = client.upload_file_with(&source, &destination, &options)?;
                 ("upload", args.source, destination.to_string(), summary)
             }
             (true, false) => {
                 let source: S3Uri = args.source.parse()?;
                 let destination = download_destination(&source, &args.destination)?;
-                let summary = client.download_file(&source, &destination)?;
+                let summary = client.download_file_with(&source, &destination, &options)?;
                 (
                     "download",
                     args.source,
@@ -94,7 +106,7 @@ fn download_destination(source: &S3Uri, destination: &str) -> Result<PathBuf> {
     Ok(path)
 }
 
-/// `1.0 GiB in 3.21 s (334.5 MB/s), 64 parts`.
+/// `1.0 GiB in 3.21 s (334.5 MB/s), 64 parts; verified: SHA-256 per part, ...`.
 fn describe(summary: &TransferSummary) -> String {
     let seconds = summary.elapsed.as_secs_f64();
     let rate = if seconds > 0.0 {
@@ -108,7 +120,8 @@ fn describe(summary: &TransferSummary) -> String {
         format!("{} parts", summary.parts)
     };
     format!(
-        "{} in {seconds:.2} s ({rate:.1} MB/s), {parts}",
-        format_size(summary.bytes)
+        "{} in {seconds:.2} s ({rate:.1} MB/s), {parts}; {}",
+        format_size(summary.bytes),
+        summary.verification
     )
 }

@@ -18,6 +18,8 @@ pub const ACCESS_DENIED: u8 = 5;
 pub const CHANGED: u8 = 6;
 /// Network or server failure that outlasted the retries.
 pub const TRANSIENT: u8 = 7;
+/// The data did not match its checksum, or could not be verified under `--verify require`.
+pub const INTEGRITY: u8 = 8;
 /// Interrupted (Ctrl-C) or cancelled.
 pub const INTERRUPTED: u8 = 130;
 
@@ -32,6 +34,7 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::ServerBusy | ErrorKind::Network | ErrorKind::Protocol | ErrorKind::Service => {
             TRANSIENT
         }
+        ErrorKind::Integrity => INTEGRITY,
         ErrorKind::Cancelled => INTERRUPTED,
         _ => UNEXPECTED,
     }

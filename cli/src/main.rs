@@ -3,6 +3,7 @@
 mod args;
 mod cp;
 mod exit;
+mod interrupt;
 
 use std::process::ExitCode;
 

@@ -8,11 +8,12 @@ use std::time::Duration;
 use crossbeam_channel::Sender;
 use jiff::Timestamp;
 
+use crate::checksum::Verification;
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
 use crate::location::S3Uri;
-use crate::progress::{Event, Progress};
+use crate::progress::{CancelToken, Event, Progress};
 use crate::retry::RetryPolicy;
 use crate::sign::Signer;
 use crate::xml::{self, MultipartUpload};
@@ -32,13 +33,37 @@ pub(crate) struct Inner {
     pub pool: rayon::ThreadPool,
 }
 
+/// Whether a download may finish without verifying its bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyMode {
+    /// Verify against whatever integrity data the object has; report when there is none.
+    #[default]
+    Auto,
+    /// Fail (before writing anything) when the object has no integrity data to verify against.
+    Require,
+}
+
 /// Per-transfer options.
 #[derive(Debug, Clone, Default)]
 pub struct TransferOptions {
     progress: Option<Sender<Event>>,
+    cancel: CancelToken,
+    pub(crate) verify: VerifyMode,
 }
 
 impl TransferOptions {
+    /// Stops the transfer when `token` is cancelled. Default: a token nobody holds.
+    pub fn cancel(mut self, token: CancelToken) -> Self {
+        self.cancel = token;
+        self
+    }
+
+    /// How strictly downloads are verified. Default: [`VerifyMode::Auto`].
+    pub fn verify(mut self, mode: VerifyMode) -> Self {
+        self.verify = mode;
+        self
+    }
+
     /// Sends the transfer's [`Event`]s to `sender`. Default: no events.
     ///
     /// Workers send as they go, so a bounded channel whose receiver falls behind slows the
@@ -59,6 +84,8 @@ pub struct TransferSummary {
     pub parts: u64,
     /// Wall time of the whole transfer.
     pub elapsed: Duration,
+    /// How the bytes were checked.
+    pub verification: Verification,
 }
 
 impl Client {
@@ -97,7 +124,7 @@ impl Client {
         destination: &S3Uri,
         options: &TransferOptions,
     ) -> Result<TransferSummary> {
-        let progress = Progress::new(options.progress.clone());
+        let progress = Progress::new(options.progress.clone(), options.cancel.clone());
         upload::upload_file(&self.inner, source, destination, &progress).map_err(|err| {
             err.context(format_args!("upload {} to {destination}", source.display()))
         })
@@ -115,13 +142,15 @@ impl Client {
         destination: &Path,
         options: &TransferOptions,
     ) -> Result<TransferSummary> {
-        let progress = Progress::new(options.progress.clone());
-        download::download_file(&self.inner, source, destination, &progress).map_err(|err| {
-            err.context(format_args!(
-                "download {source} to {}",
-                destination.display()
-            ))
-        })
+        let progress = Progress::new(options.progress.clone(), options.cancel.clone());
+        download::download_file(&self.inner, source, destination, &progress, options.verify)
+            .map_err(|err| err.note("nothing was written"))
+            .map_err(|err| {
+                err.context(format_args!(
+                    "download {source} to {}",
+                    destination.display()
+                ))
+            })
     }
 
     /// Creates `bucket`; one that already exists and is yours counts as created.
@@ -196,21 +225,29 @@ impl Inner {
             max: self.config.backoff_max,
         };
         let reported = Cell::new(0);
-        policy.run(
-            |_| {
-                reported.set(0);
-                attempt(&reported)
-            },
-            |number, err, delay| {
-                progress.send(|| Event::Retry {
-                    part,
-                    attempt: number,
-                    reason: err.to_string(),
-                    delay,
-                    discarded: reported.get(),
-                })
-            },
-        )
+        policy
+            .run(
+                |_| {
+                    progress.check_cancelled()?;
+                    reported.set(0);
+                    attempt(&reported)
+                },
+                |number, err, delay| {
+                    progress.send(|| Event::Retry {
+                        part,
+                        attempt: number,
+                        reason: err.to_string(),
+                        delay,
+                        discarded: reported.get(),
+                    })
+                },
+                || progress.check_cancelled().is_err(),
+            )
+            .map_err(|err| match progress.check_cancelled() {
+                // A request cut short by the cancellation reports the cancellation.
+                Err(cancelled) if err.kind() != ErrorKind::Cancelled => cancelled,
+                _ => err,
+            })
     }
 
     /// Aborts a multipart upload, with retries; one already gone (404) counts as aborted.

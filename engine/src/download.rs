@@ -6,9 +6,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use jiff::Timestamp;
+use md5::Digest as _;
 use rayon::prelude::*;
 
-use crate::client::{Inner, TransferSummary};
+use crate::checksum::{self, Digest, Expected, Verification};
+use crate::client::{Inner, TransferSummary, VerifyMode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Payload};
 use crate::location::S3Uri;
@@ -22,6 +24,7 @@ pub(crate) fn download_file(
     source: &S3Uri,
     destination: &Path,
     progress: &Progress,
+    verify: VerifyMode,
 ) -> Result<TransferSummary> {
     let started = Instant::now();
     source.require_object_key()?;
@@ -34,6 +37,13 @@ pub(crate) fn download_file(
         progress,
     };
     let object = download.head()?;
+    if verify == VerifyMode::Require && object.expected == Expected::Nothing {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            "the object carries no integrity data (no s3mt record, no SHA-256 checksum, \
+             no single-part MD5 ETag) and verification is required",
+        ));
+    }
 
     let name = destination
         .file_name()
@@ -60,7 +70,11 @@ pub(crate) fn download_file(
         )
     })?;
 
-    let range_size = inner.config.part_size.unwrap_or(DEFAULT_PART_SIZE);
+    // With s3mt's record, ranges are the upload's parts, so each part's digest is checked.
+    let range_size = match &object.expected {
+        Expected::Record(record) => record.part_size,
+        _ => inner.config.part_size.unwrap_or(DEFAULT_PART_SIZE),
+    };
     let plan = plan::plan_download(object.size, range_size);
     progress.send(|| Event::Planned {
         total_bytes: plan.total,
@@ -69,11 +83,31 @@ pub(crate) fn download_file(
     });
     let chunk_size =
         usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
-    inner.pool.install(|| {
-        map.par_chunks(chunk_size)
-            .enumerate()
-            .try_for_each(|(index, chunk)| download.range(&object, plan.part(index as u64), chunk))
-    })?;
+    // Corruption in flight cannot be pinned to one range; fetching everything once more clears
+    // a transient fault, and a second mismatch is reported.
+    let mut verification = Verification::Unverified;
+    for round in 1..=2 {
+        let digests: Vec<Option<Digest>> = inner.pool.install(|| {
+            map.par_chunks(chunk_size)
+                .enumerate()
+                .map(|(index, chunk)| download.range(&object, plan.part(index as u64), chunk))
+                .collect::<Result<_>>()
+        })?;
+        match verify_download(&object.expected, &digests, &map) {
+            Ok(outcome) => {
+                verification = outcome;
+                break;
+            }
+            Err(err) if round == 1 => progress.send(|| Event::Retry {
+                part: 0,
+                attempt: 1,
+                reason: err.to_string(),
+                delay: std::time::Duration::ZERO,
+                discarded: object.size,
+            }),
+            Err(err) => return Err(err),
+        }
+    }
 
     let local = |what: &str, err| {
         Error::local_io(format_args!("cannot {what} {}", destination.display()), err)
@@ -98,7 +132,54 @@ pub(crate) fn download_file(
         bytes: object.size,
         parts: plan.count(),
         elapsed: started.elapsed(),
+        verification,
     })
+}
+
+/// Checks the downloaded bytes against the object's integrity data.
+fn verify_download(
+    expected: &Expected,
+    digests: &[Option<Digest>],
+    map: &DestinationMap,
+) -> Result<Verification> {
+    let matches = match expected {
+        Expected::Record(record) => {
+            let parts: Option<Vec<Digest>> = digests.iter().copied().collect();
+            parts.is_some_and(|parts| checksum::composite(&parts) == record.composite)
+        }
+        Expected::ObjectSha256(digest) => {
+            let mut hasher = sha2::Sha256::new();
+            hash_map(map, |bytes| hasher.update(bytes));
+            hasher.finalize().as_slice() == digest
+        }
+        Expected::Md5(digest) => {
+            let mut hasher = md5::Md5::new();
+            hash_map(map, |bytes| hasher.update(bytes));
+            hasher.finalize().as_slice() == digest
+        }
+        Expected::Nothing => return Ok(Verification::Unverified),
+    };
+    if !matches {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            "the downloaded bytes do not match the object's checksum",
+        ));
+    }
+    Ok(match expected {
+        Expected::Record(_) => Verification::S3mtRecord,
+        Expected::ObjectSha256(_) => Verification::ServerSha256,
+        _ => Verification::EtagMd5,
+    })
+}
+
+/// Feeds the whole map to `update` a MiB at a time, dropping each MiB from the resident set.
+fn hash_map(map: &DestinationMap, mut update: impl FnMut(&[u8])) {
+    let len = map.bytes().len();
+    for start in (0..len).step_by(REPORT_EVERY) {
+        let range = start..(start + REPORT_EVERY).min(len);
+        update(&map.bytes()[range.clone()]);
+        map.release(range);
+    }
 }
 
 /// The directory that will hold the destination file; it must exist.
@@ -128,6 +209,7 @@ fn destination_directory(destination: &Path) -> Result<PathBuf> {
 struct RemoteObject {
     size: u64,
     etag: Option<String>,
+    expected: Expected,
 }
 
 struct Download<'a> {
@@ -147,12 +229,30 @@ impl Download<'_> {
                 .and_then(|length| length.parse().ok())
                 .ok_or_else(|| Error::new(ErrorKind::Protocol, "the server sent no object size"))?;
             let etag = http::header(&response, "etag").map(str::to_owned);
-            Ok(RemoteObject { size, etag })
+            let expected = Expected::from_headers(
+                size,
+                http::header(&response, checksum::METADATA_HEADER),
+                http::header(&response, "x-amz-checksum-sha256"),
+                etag.as_deref(),
+                http::header(&response, "x-amz-server-side-encryption") == Some("aws:kms"),
+            );
+            Ok(RemoteObject {
+                size,
+                etag,
+                expected,
+            })
         })
     }
 
-    /// Fetches `part` straight into its chunk of the map.
-    fn range(&self, object: &RemoteObject, part: Part, mut chunk: WritableChunk<'_>) -> Result<()> {
+    /// Fetches `part` straight into its chunk of the map, hashing it as it lands when the
+    /// object has s3mt's per-part record.
+    fn range(
+        &self,
+        object: &RemoteObject,
+        part: Part,
+        mut chunk: WritableChunk<'_>,
+    ) -> Result<Option<Digest>> {
+        let per_part = matches!(object.expected, Expected::Record(_));
         let range = format!("bytes={}-{}", part.offset, part.end() - 1);
         let outcome = self
             .inner
@@ -172,8 +272,10 @@ impl Download<'_> {
                     object.size,
                 )?;
                 let mut reader = response.body_mut().as_reader();
+                let mut hasher = per_part.then(sha2::Sha256::new);
                 let mut done = 0;
                 while done < chunk.len() {
+                    self.progress.check_cancelled()?;
                     let end = (done + REPORT_EVERY).min(chunk.len());
                     reader.read_exact(&mut chunk[done..end]).map_err(|err| {
                         Error::new(
@@ -181,6 +283,10 @@ impl Download<'_> {
                             format!("the reply body ended early: {err}"),
                         )
                     })?;
+                    if let Some(hasher) = &mut hasher {
+                        // Hashed while the MiB just written is still in the CPU's cache.
+                        hasher.update(&chunk[done..end]);
+                    }
                     chunk.release(done..end);
                     self.progress.send(|| Event::Bytes {
                         part: part.number,
@@ -192,7 +298,7 @@ impl Download<'_> {
                 // Reading to the end returns the connection to the pool, and catches long bodies.
                 let mut extra = [0u8; 1];
                 match reader.read(&mut extra) {
-                    Ok(0) => Ok(()),
+                    Ok(0) => Ok(hasher.map(|hasher| hasher.finalize().into())),
                     Ok(_) => Err(Error::new(
                         ErrorKind::Protocol,
                         "the reply body is longer than the range",
@@ -211,9 +317,9 @@ impl Download<'_> {
             .with_source(err),
             _ => err.context(format_args!("bytes {}..{}", part.offset, part.end())),
         });
-        outcome?;
+        let digest = outcome?;
         self.progress.send(|| Event::PartDone { part: part.number });
-        Ok(())
+        Ok(digest)
     }
 }
 

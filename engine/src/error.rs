@@ -28,6 +28,9 @@ pub enum ErrorKind {
     Network,
     /// The server's reply did not match what was asked for (wrong range, bad XML); retryable.
     Protocol,
+    /// The data did not match its checksum, or (when verification is required) the object
+    /// carries no integrity data to check it against.
+    Integrity,
     /// The transfer was cancelled by the caller.
     Cancelled,
 }
@@ -123,6 +126,12 @@ impl Error {
     /// Prefixes the message with what was being done, e.g. `upload part 3 of s3://b/k`.
     pub(crate) fn context(mut self, what: impl fmt::Display) -> Self {
         self.message = format!("{what}: {}", self.message);
+        self
+    }
+
+    /// Appends what became of the transfer, e.g. `(the multipart upload was aborted)`.
+    pub(crate) fn note(mut self, what: impl fmt::Display) -> Self {
+        self.message = format!("{} ({what})", self.message);
         self
     }
 

@@ -32,6 +32,7 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod checksum;
 mod client;
 mod config;
 mod download;
@@ -46,12 +47,13 @@ mod sign;
 mod upload;
 mod xml;
 
-pub use client::{Client, TransferOptions, TransferSummary};
+pub use checksum::Verification;
+pub use client::{Client, TransferOptions, TransferSummary, VerifyMode};
 pub use config::{
     Addressing, Config, ConfigBuilder, Credentials, DEFAULT_CONCURRENCY,
     DEFAULT_MULTIPART_THRESHOLD, DEFAULT_REGION, MAX_CONCURRENCY,
 };
 pub use error::{Error, ErrorKind, Result, ServiceError};
 pub use location::S3Uri;
-pub use progress::Event;
+pub use progress::{CancelToken, Event};
 pub use xml::MultipartUpload;

@@ -83,6 +83,18 @@ impl DestinationMap {
             .map(|bytes| WritableChunk { bytes })
     }
 
+    /// The mapped bytes (read back for whole-object checksums).
+    pub fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
+    }
+
+    /// Drops the whole pages inside `range` from the resident set (see [`SourceMap::release`]).
+    pub fn release(&self, range: Range<usize>) {
+        if let Some(bytes) = self.bytes().get(range) {
+            drop_resident_pages(bytes);
+        }
+    }
+
     /// Writes the map's dirty pages to the file (a synchronous msync).
     pub fn flush(&self) -> io::Result<()> {
         self.map.as_ref().map_or(Ok(()), MmapMut::flush)

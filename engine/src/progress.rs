@@ -1,8 +1,13 @@
-//! Progress events, sent on a crossbeam channel the caller chooses. The engine never prints.
+//! Progress events, sent on a crossbeam channel the caller chooses, and the cancel token the
+//! workers consult as they go. The engine never prints.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
+
+use crate::error::{Error, ErrorKind, Result};
 
 /// Bytes a worker moves between two [`Event::Bytes`] reports.
 pub(crate) const REPORT_EVERY: usize = 1024 * 1024;
@@ -48,15 +53,57 @@ pub enum Event {
     },
 }
 
-/// Where a transfer's events go: a channel, or nowhere.
+/// Asks running transfers to stop. Clones share the request.
+///
+/// Workers check it before every request, between retries, and after every MiB they move, so a
+/// transfer stops within about a MiB per worker (a read blocked on a silent server ends at the
+/// I/O timeout). The multipart upload of a cancelled upload is aborted and a cancelled
+/// download's temporary file removed, as for any failure; the error is [`ErrorKind::Cancelled`].
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken {
+    cancelled: Arc<AtomicBool>,
+}
+
+impl CancelToken {
+    /// A token that has not been cancelled.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks every transfer holding this token to stop. Async-signal-safe: only sets a flag.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`CancelToken::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::SeqCst)
+    }
+
+    /// The flag itself, for signal handlers that set an `AtomicBool` (e.g. `signal-hook`).
+    pub fn flag(&self) -> Arc<AtomicBool> {
+        Arc::clone(&self.cancelled)
+    }
+}
+
+/// What a transfer's workers consult as they go: where events go, and whether to stop.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Progress {
     sender: Option<Sender<Event>>,
+    cancel: CancelToken,
 }
 
 impl Progress {
-    pub fn new(sender: Option<Sender<Event>>) -> Self {
-        Self { sender }
+    pub fn new(sender: Option<Sender<Event>>, cancel: CancelToken) -> Self {
+        Self { sender, cancel }
+    }
+
+    /// Fails with [`ErrorKind::Cancelled`] once the transfer was cancelled.
+    pub fn check_cancelled(&self) -> Result<()> {
+        if self.cancel.is_cancelled() {
+            return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
+        }
+        Ok(())
     }
 
     /// Sends an event. A receiver that has gone away does not stop the transfer.

@@ -15,25 +15,39 @@ pub(crate) struct RetryPolicy {
 
 impl RetryPolicy {
     /// Runs `attempt(n)` (n from 1) until it succeeds, fails with an error that is not
-    /// retryable, or `max_attempts` are used. Returns the last real error. `on_retry` hears of
-    /// each failure that will be retried, with the delay before the next try.
+    /// retryable, `max_attempts` are used, or `stopped()` turns true. Returns the last real
+    /// error. `on_retry` hears of each failure that will be retried, with the delay before the
+    /// next try; the delay is cut short when `stopped()` turns true.
     pub fn run<T>(
         &self,
         mut attempt: impl FnMut(u32) -> Result<T>,
         mut on_retry: impl FnMut(u32, &crate::Error, Duration),
+        stopped: impl Fn() -> bool,
     ) -> Result<T> {
         let mut number = 1;
         loop {
             match attempt(number) {
-                Err(err) if err.is_retryable() && number < self.max_attempts => {
+                Err(err) if err.is_retryable() && number < self.max_attempts && !stopped() => {
                     let delay = backoff_delay(self.base, self.max, number, random_fraction());
                     on_retry(number, &err, delay);
-                    std::thread::sleep(delay);
+                    sleep_unless(delay, &stopped);
                     number += 1;
                 }
                 outcome => return outcome,
             }
         }
+    }
+}
+
+/// Sleeps for `delay`, waking every 50 ms to give up early once `stopped()`.
+fn sleep_unless(delay: Duration, stopped: &impl Fn() -> bool) {
+    let until = std::time::Instant::now() + delay;
+    while !stopped() {
+        let left = until.saturating_duration_since(std::time::Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
     }
 }
 
@@ -87,6 +101,7 @@ mod tests {
         let outcome: Result<()> = policy(3).run(
             |n| Err(Error::new(ErrorKind::Network, format!("reset {n}"))),
             |n, _, _| retries.push(n),
+            || false,
         );
         assert_eq!(outcome.unwrap_err().to_string(), "reset 3");
         assert_eq!(
@@ -105,6 +120,7 @@ mod tests {
                 Err(Error::new(ErrorKind::AccessDenied, "403"))
             },
             |_, _, _| {},
+            || false,
         );
         assert!(outcome.is_err());
         assert_eq!(calls, 1);
@@ -121,7 +137,23 @@ mod tests {
                 }
             },
             |_, _, _| {},
+            || false,
         );
         assert_eq!(outcome.unwrap(), 3);
+    }
+
+    #[test]
+    fn a_stop_request_ends_retrying_with_the_last_error() {
+        let mut calls = 0;
+        let outcome: Result<()> = policy(5).run(
+            |_| {
+                calls += 1;
+                Err(Error::new(ErrorKind::Network, "reset"))
+            },
+            |_, _, _| {},
+            || true,
+        );
+        assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Network);
+        assert_eq!(calls, 1);
     }
 }

@@ -62,32 +62,47 @@ impl Signer {
         })
     }
 
-    fn finish<'a>(&self, action: impl S3Action<'a>, now: &Timestamp) -> SignedRequest {
-        self.finish_with(action, now, Vec::new())
-    }
-
-    fn finish_with<'a, A: S3Action<'a>>(
+    /// Signs `action` with `headers` added to the signed headers (every `x-amz-*` header sent
+    /// must be signed); the returned request carries them to be sent as they were signed.
+    fn finish<'a, A: S3Action<'a>>(
         &self,
-        action: A,
+        mut action: A,
         now: &Timestamp,
-        headers: Vec<(&'static str, String)>,
+        headers: &[(&'static str, String)],
     ) -> SignedRequest {
+        for (name, value) in headers {
+            action.headers_mut().insert(*name, value.clone());
+        }
         SignedRequest {
             method: A::METHOD,
             url: action.sign_with_time(self.expiry, now),
-            headers,
+            headers: headers.to_vec(),
         }
     }
 
-    pub fn put_object(&self, key: &str, now: &Timestamp) -> SignedRequest {
-        self.finish(self.bucket.put_object(Some(&self.credentials), key), now)
+    pub fn put_object(
+        &self,
+        key: &str,
+        headers: &[(&'static str, String)],
+        now: &Timestamp,
+    ) -> SignedRequest {
+        self.finish(
+            self.bucket.put_object(Some(&self.credentials), key),
+            now,
+            headers,
+        )
     }
 
-    pub fn create_multipart_upload(&self, key: &str, now: &Timestamp) -> SignedRequest {
+    pub fn create_multipart_upload(
+        &self,
+        key: &str,
+        headers: &[(&'static str, String)],
+        now: &Timestamp,
+    ) -> SignedRequest {
         let action = self
             .bucket
             .create_multipart_upload(Some(&self.credentials), key);
-        self.finish(action, now)
+        self.finish(action, now, headers)
     }
 
     pub fn upload_part(
@@ -95,6 +110,7 @@ impl Signer {
         key: &str,
         part_number: u32,
         upload_id: &str,
+        headers: &[(&'static str, String)],
         now: &Timestamp,
     ) -> Result<SignedRequest> {
         let number = u16::try_from(part_number)
@@ -106,7 +122,7 @@ impl Signer {
         let action = self
             .bucket
             .upload_part(Some(&self.credentials), key, number, upload_id);
-        Ok(self.finish(action, now))
+        Ok(self.finish(action, now, headers))
     }
 
     /// Signs CompleteMultipartUpload; the body is written by [`crate::xml::complete_body`].
@@ -122,7 +138,7 @@ impl Signer {
             upload_id,
             std::iter::empty::<&str>(),
         );
-        self.finish(action, now)
+        self.finish(action, now, &[])
     }
 
     pub fn abort_multipart_upload(
@@ -134,19 +150,29 @@ impl Signer {
         let action = self
             .bucket
             .abort_multipart_upload(Some(&self.credentials), key, upload_id);
-        self.finish(action, now)
+        self.finish(action, now, &[])
     }
 
+    /// HeadObject, asking for the object's stored checksums (`x-amz-checksum-mode: ENABLED`).
     pub fn head_object(&self, key: &str, now: &Timestamp) -> SignedRequest {
-        self.finish(self.bucket.head_object(Some(&self.credentials), key), now)
+        let action = self.bucket.head_object(Some(&self.credentials), key);
+        self.finish(
+            action,
+            now,
+            &[("x-amz-checksum-mode", "ENABLED".to_owned())],
+        )
     }
 
     pub fn get_object(&self, key: &str, now: &Timestamp) -> SignedRequest {
-        self.finish(self.bucket.get_object(Some(&self.credentials), key), now)
+        self.finish(
+            self.bucket.get_object(Some(&self.credentials), key),
+            now,
+            &[],
+        )
     }
 
     pub fn create_bucket(&self, now: &Timestamp) -> SignedRequest {
-        self.finish(self.bucket.create_bucket(&self.credentials), now)
+        self.finish(self.bucket.create_bucket(&self.credentials), now, &[])
     }
 
     /// ListMultipartUploads, which rusty-s3 lacks, signed with its generic signer.
@@ -250,9 +276,12 @@ mod tests {
     fn part_numbers_outside_the_s3_range_are_refused() {
         let signer = Signer::new(&config("http://127.0.0.1:1", Addressing::Path), "bkt").unwrap();
         let now = Timestamp::UNIX_EPOCH;
-        assert!(signer.upload_part("k", 0, "id", &now).is_err());
-        assert!(signer.upload_part("k", 10_001, "id", &now).is_err());
-        let url = signer.upload_part("k", 10_000, "id", &now).unwrap().url;
+        assert!(signer.upload_part("k", 0, "id", &[], &now).is_err());
+        assert!(signer.upload_part("k", 10_001, "id", &[], &now).is_err());
+        let url = signer
+            .upload_part("k", 10_000, "id", &[], &now)
+            .unwrap()
+            .url;
         assert!(url.query().unwrap().contains("partNumber=10000"));
     }
 

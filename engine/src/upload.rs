@@ -11,6 +11,7 @@ use std::time::{Instant, SystemTime};
 use jiff::Timestamp;
 use rayon::prelude::*;
 
+use crate::checksum::{self, Digest, Record, Verification};
 use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Payload};
@@ -39,33 +40,68 @@ pub(crate) fn upload_file(
     let signer = Signer::new(&inner.config, destination.bucket())?;
     let map = SourceMap::new(&file, size)
         .map_err(|err| Error::local_io(format_args!("cannot map {}", source.display()), err))?;
+    // One pass over the file computes every part's digest in parallel; sending then reads the
+    // same pages from the cache.
+    let parts = match plan {
+        UploadPlan::Single => PartPlan {
+            total: size,
+            part_size: size.max(1),
+        },
+        UploadPlan::Multipart(plan) => plan,
+    };
+    let digests = part_digests(inner, &map, parts);
+    let record = Record {
+        part_size: parts.part_size,
+        parts: parts.count(),
+        composite: checksum::composite(&digests),
+    };
     let upload = Upload {
         inner,
         signer: &signer,
         key: destination.key(),
         map: &map,
         progress,
+        metadata: (checksum::METADATA_HEADER, record.to_metadata()),
     };
-    let parts = match plan {
+    match plan {
         UploadPlan::Single => {
             progress.send(|| Event::Planned {
                 total_bytes: size,
                 part_size: size,
                 parts: 1,
             });
-            upload.put_object()?;
-            1
+            let digest = digests
+                .first()
+                .copied()
+                .unwrap_or_else(|| checksum::sha256(&[]));
+            upload.put_object(&digest)?;
         }
         UploadPlan::Multipart(plan) => {
             let unchanged = || ensure_unchanged(source, &metadata);
-            upload.multipart(plan, unchanged)?;
-            plan.count()
+            upload.multipart(plan, &digests, unchanged)?;
         }
-    };
+    }
     Ok(TransferSummary {
         bytes: size,
-        parts,
+        parts: parts.count().max(1),
         elapsed: started.elapsed(),
+        verification: Verification::SentWithSha256,
+    })
+}
+
+/// SHA-256 of every part, computed in parallel on the pool, dropping pages once hashed.
+fn part_digests(inner: &Inner, map: &SourceMap, plan: PartPlan) -> Vec<Digest> {
+    inner.pool.install(|| {
+        (0..plan.count())
+            .into_par_iter()
+            .map(|index| {
+                let part = plan.part(index);
+                let range = part.offset as usize..part.end() as usize;
+                let digest = checksum::sha256(&map.bytes()[range.clone()]);
+                map.release(range);
+                digest
+            })
+            .collect()
     })
 }
 
@@ -93,8 +129,7 @@ fn ensure_unchanged(source: &Path, before: &Metadata) -> Result<()> {
         return Err(Error::new(
             ErrorKind::SourceChanged,
             format!(
-                "{} changed while it was being uploaded (size or modification time); \
-                 the upload was abandoned",
+                "{} changed while it was being uploaded (size or modification time)",
                 source.display()
             ),
         ));
@@ -108,18 +143,26 @@ struct Upload<'a> {
     key: &'a str,
     map: &'a SourceMap,
     progress: &'a Progress,
+    /// s3mt's integrity record, stored as user metadata on the object.
+    metadata: (&'static str, String),
 }
 
 impl Upload<'_> {
-    fn put_object(&self) -> Result<()> {
+    fn put_object(&self, digest: &Digest) -> Result<()> {
         let bytes = self.map.bytes();
         let whole = Part {
             number: 1,
             offset: 0,
             len: bytes.len() as u64,
         };
+        let headers = [
+            ("x-amz-checksum-sha256", checksum::to_base64(digest)),
+            self.metadata.clone(),
+        ];
         self.inner.with_retries(1, self.progress, |reported| {
-            let request = self.signer.put_object(self.key, &Timestamp::now());
+            let request = self
+                .signer
+                .put_object(self.key, &headers, &Timestamp::now());
             let mut body = PartReader::new(self, whole, reported);
             let response =
                 self.inner
@@ -132,56 +175,103 @@ impl Upload<'_> {
         Ok(())
     }
 
-    fn multipart(&self, plan: PartPlan, unchanged: impl Fn() -> Result<()>) -> Result<()> {
-        let upload_id = self.create()?;
+    /// Runs the multipart upload, restarting it once from scratch when the server dropped it
+    /// (`NoSuchUpload`) or CompleteMultipartUpload kept failing after its retries.
+    fn multipart(
+        &self,
+        plan: PartPlan,
+        digests: &[Digest],
+        unchanged: impl Fn() -> Result<()>,
+    ) -> Result<()> {
         self.progress.send(|| Event::Planned {
             total_bytes: plan.total,
             part_size: plan.part_size,
             parts: plan.count(),
         });
+        match self.multipart_once(plan, digests, &unchanged) {
+            Err(Failure {
+                error,
+                restartable: true,
+            }) => {
+                self.progress.send(|| Event::Retry {
+                    part: 0,
+                    attempt: 1,
+                    reason: format!("restarting the upload: {error}"),
+                    delay: std::time::Duration::ZERO,
+                    discarded: plan.total,
+                });
+                self.multipart_once(plan, digests, &unchanged)
+            }
+            other => other,
+        }
+        .map_err(|failure| failure.error)
+    }
+
+    /// Create -> parts on the pool -> source check -> Complete; aborts the upload on failure.
+    fn multipart_once(
+        &self,
+        plan: PartPlan,
+        digests: &[Digest],
+        unchanged: &impl Fn() -> Result<()>,
+    ) -> Result<(), Failure> {
+        let upload_id = self.create().map_err(Failure::terminal)?;
+        let mut completing = false;
         let outcome = self
             .inner
             .pool
             .install(|| {
                 (0..plan.count())
                     .into_par_iter()
-                    .map(|index| self.upload_part(&upload_id, plan.part(index)))
+                    .map(|index| {
+                        self.upload_part(&upload_id, plan.part(index), &digests[index as usize])
+                    })
                     .collect::<Result<Vec<CompletedPart>>>()
             })
             .and_then(|parts| {
                 unchanged()?;
+                completing = true;
                 self.complete(&upload_id, &parts)
             });
-        if let Err(err) = outcome {
-            return Err(match self.inner.abort(self.signer, self.key, &upload_id) {
-                Ok(()) => err,
-                Err(abort_err) => err.context(format_args!(
-                    "(the multipart upload {upload_id} could not be aborted: {abort_err}; \
-                     it still holds storage)"
-                )),
-            });
-        }
-        Ok(())
+        let Err(error) = outcome else {
+            return Ok(());
+        };
+        let dropped = error.service_error().and_then(|s| s.code.as_deref()) == Some("NoSuchUpload");
+        let restartable = (dropped || completing) && error.kind() != ErrorKind::Cancelled;
+        let error = match self.inner.abort(self.signer, self.key, &upload_id) {
+            Ok(()) => error.note("the multipart upload was aborted"),
+            Err(abort_error) => error.note(format_args!(
+                "the multipart upload {upload_id} could not be aborted: {abort_error}; \
+                 it still holds storage until aborted"
+            )),
+        };
+        Err(Failure { error, restartable })
     }
 
     fn create(&self) -> Result<String> {
+        let headers = [
+            ("x-amz-checksum-algorithm", "SHA256".to_owned()),
+            self.metadata.clone(),
+        ];
         self.inner.with_retries(0, self.progress, |_| {
-            let request = self
-                .signer
-                .create_multipart_upload(self.key, &Timestamp::now());
+            let request =
+                self.signer
+                    .create_multipart_upload(self.key, &headers, &Timestamp::now());
             let response = self.inner.http.send(&request, &[], Payload::Empty)?;
             let mut response = http::expect_status(response, &[200])?;
             xml::parse_upload_id(&http::read_text(&mut response)?)
         })
     }
 
-    fn upload_part(&self, upload_id: &str, part: Part) -> Result<CompletedPart> {
+    fn upload_part(&self, upload_id: &str, part: Part, digest: &Digest) -> Result<CompletedPart> {
+        let checksum = checksum::to_base64(digest);
+        let headers = [("x-amz-checksum-sha256", checksum.clone())];
         let etag = self
             .inner
             .with_retries(part.number, self.progress, |reported| {
+                let now = Timestamp::now();
                 let request =
                     self.signer
-                        .upload_part(self.key, part.number, upload_id, &Timestamp::now())?;
+                        .upload_part(self.key, part.number, upload_id, &headers, &now)?;
                 let mut body = PartReader::new(self, part, reported);
                 let response =
                     self.inner
@@ -201,6 +291,7 @@ impl Upload<'_> {
         Ok(CompletedPart {
             number: part.number,
             etag,
+            checksum_sha256: Some(checksum),
         })
     }
 
@@ -219,10 +310,33 @@ impl Upload<'_> {
             // S3 may answer 200 and still report an error in the body.
             let reply = http::read_text(&mut response)?;
             match xml::parse_error(200, &reply) {
-                Some(service) => Err(http::service_error(service)),
+                // An error inside a 200 is transient by S3's own account: always retried.
+                Some(service) => {
+                    let error = http::service_error(service);
+                    Err(if error.is_retryable() {
+                        error
+                    } else {
+                        Error::new(ErrorKind::ServerBusy, error.to_string())
+                    })
+                }
                 None => Ok(()),
             }
         })
+    }
+}
+
+/// A failed multipart attempt, and whether starting the upload over may succeed.
+struct Failure {
+    error: Error,
+    restartable: bool,
+}
+
+impl Failure {
+    fn terminal(error: Error) -> Self {
+        Self {
+            error,
+            restartable: false,
+        }
     }
 }
 
@@ -270,6 +384,9 @@ impl<'a> PartReader<'a> {
 
 impl Read for PartReader<'_> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.progress.check_cancelled().is_err() {
+            return Err(std::io::Error::other("cancelled"));
+        }
         let remaining = &self.map.bytes()[self.position..self.range.end];
         let n = remaining.len().min(buf.len());
         buf[..n].copy_from_slice(&remaining[..n]);

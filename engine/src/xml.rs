@@ -64,6 +64,8 @@ pub struct CompletedPart {
     pub number: u32,
     /// The ETag the server returned for the part, quotes included.
     pub etag: String,
+    /// The part's SHA-256, base64, when the upload was created with that checksum algorithm.
+    pub checksum_sha256: Option<String>,
 }
 
 /// The CompleteMultipartUpload body listing `parts` (which must be in order).
@@ -73,10 +75,18 @@ pub fn complete_body(parts: &[CompletedPart]) -> String {
     for part in parts {
         let _ = write!(
             body,
-            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag></Part>",
+            "<Part><PartNumber>{}</PartNumber><ETag>{}</ETag>",
             part.number,
             escape(&part.etag)
         );
+        if let Some(checksum) = &part.checksum_sha256 {
+            let _ = write!(
+                body,
+                "<ChecksumSHA256>{}</ChecksumSHA256>",
+                escape(checksum)
+            );
+        }
+        body.push_str("</Part>");
     }
     body.push_str("</CompleteMultipartUpload>");
     body
@@ -187,16 +197,19 @@ mod tests {
             CompletedPart {
                 number: 1,
                 etag: "\"aa\"".into(),
+                checksum_sha256: None,
             },
             CompletedPart {
                 number: 2,
                 etag: "\"b<b\"".into(),
+                checksum_sha256: Some("q+/=".into()),
             },
         ];
         let body = complete_body(&parts);
         assert!(body.contains(
             "<Part><PartNumber>1</PartNumber><ETag>&quot;aa&quot;</ETag></Part>\
-             <Part><PartNumber>2</PartNumber><ETag>&quot;b&lt;b&quot;</ETag></Part>"
+             <Part><PartNumber>2</PartNumber><ETag>&quot;b&lt;b&quot;</ETag>\
+             <ChecksumSHA256>q+/=</ChecksumSHA256></Part>"
         ));
         // What we write, we can read back.
         let doc = Document::parse(&body).unwrap();
