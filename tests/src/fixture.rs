@@ -6,6 +6,7 @@ use std::process::{Command, Output};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
+use rusty_s3::S3Action as _;
 use s3mt_engine::{Addressing, Client, Config, ConfigBuilder, Credentials, S3Uri};
 
 use crate::server::{self, S3Server};
@@ -106,6 +107,93 @@ impl TestBucket {
     }
 }
 
+impl TestBucket {
+    /// Stores `body` at `key` with a plain presigned PutObject, as a tool that records no
+    /// checksum would. Returns the ETag.
+    pub fn put_foreign_object(&self, key: &str, body: &[u8]) -> String {
+        let (bucket, credentials) = self.rusty();
+        let url = bucket.put_object(Some(&credentials), key).sign(PRESIGN);
+        let response = agent().put(url.as_str()).send(body).expect("foreign PUT");
+        assert_eq!(response.status().as_u16(), 200, "foreign PUT");
+        etag(&response)
+    }
+
+    /// Stores `parts` at `key` as a plain multipart upload with no checksums. Returns the ETag.
+    pub fn put_foreign_multipart(&self, key: &str, parts: &[&[u8]]) -> String {
+        use rusty_s3::actions::CreateMultipartUpload;
+        let (bucket, credentials) = self.rusty();
+        let agent = agent();
+        let url = bucket
+            .create_multipart_upload(Some(&credentials), key)
+            .sign(PRESIGN);
+        let mut response = agent.post(url.as_str()).send(&[][..]).expect("create");
+        let body = response.body_mut().read_to_string().expect("create reply");
+        let created = CreateMultipartUpload::parse_response(&body).expect("upload id");
+        let mut etags = Vec::new();
+        for (index, part) in parts.iter().enumerate() {
+            let number = u16::try_from(index + 1).expect("few parts");
+            let url = bucket
+                .upload_part(Some(&credentials), key, number, created.upload_id())
+                .sign(PRESIGN);
+            let response = agent.put(url.as_str()).send(*part).expect("upload part");
+            assert_eq!(response.status().as_u16(), 200, "upload part");
+            etags.push(etag(&response));
+        }
+        let complete = bucket.complete_multipart_upload(
+            Some(&credentials),
+            key,
+            created.upload_id(),
+            etags.iter().map(String::as_str),
+        );
+        let url = complete.sign(PRESIGN);
+        let mut response = agent
+            .post(url.as_str())
+            .send(complete.body())
+            .expect("complete");
+        let reply = response
+            .body_mut()
+            .read_to_string()
+            .expect("complete reply");
+        assert!(
+            reply.contains("CompleteMultipartUploadResult"),
+            "complete: {reply}"
+        );
+        reply
+    }
+
+    fn rusty(&self) -> (rusty_s3::Bucket, rusty_s3::Credentials) {
+        let endpoint = self.server.endpoint().parse().expect("endpoint URL");
+        let bucket = rusty_s3::Bucket::new(
+            endpoint,
+            rusty_s3::UrlStyle::Path,
+            self.name.clone(),
+            self.server.region().to_owned(),
+        )
+        .expect("bucket");
+        let credentials =
+            rusty_s3::Credentials::new(self.server.access_key(), self.server.secret_key());
+        (bucket, credentials)
+    }
+}
+
+const PRESIGN: std::time::Duration = std::time::Duration::from_secs(600);
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+}
+
+fn etag(response: &ureq::http::Response<ureq::Body>) -> String {
+    response
+        .headers()
+        .get("etag")
+        .and_then(|value| value.to_str().ok())
+        .expect("ETag")
+        .to_owned()
+}
+
 fn config_for(server: &S3Server) -> ConfigBuilder {
     Config::builder(Credentials::new(server.access_key(), server.secret_key()))
         .endpoint(server.endpoint())
@@ -145,11 +233,44 @@ pub fn s3mt_binary() -> &'static Path {
 }
 
 /// Runs a command and returns its output, with stdout and stderr readable as text.
+///
+/// Every CLI scenario runs through here, so here is where secrets are checked: the secret key
+/// and session token the command was given, and any presigned-URL signature, must appear in
+/// neither output.
 pub fn run(command: &mut Command) -> (Output, String, String) {
     let output = command.output().expect("run command");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_no_secrets(command, &stdout, &stderr);
     (output, stdout, stderr)
+}
+
+/// Fails if `stdout` or `stderr` shows a secret `command` was given, or a signature.
+#[track_caller]
+pub fn assert_no_secrets(command: &Command, stdout: &str, stderr: &str) {
+    let secrets = command.get_envs().filter_map(|(name, value)| {
+        let secret = matches!(
+            name.to_str(),
+            Some("AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN")
+        );
+        value.filter(|_| secret).and_then(|value| value.to_str())
+    });
+    for secret in secrets.filter(|secret| secret.len() >= 8) {
+        assert!(
+            !stdout.contains(secret) && !stderr.contains(secret),
+            "a secret from the environment appears in the output of {:?} {:?}",
+            command.get_program(),
+            command.get_args().collect::<Vec<_>>()
+        );
+    }
+    for output in [stdout, stderr] {
+        assert!(
+            !output.contains("X-Amz-Signature=") && !output.contains("X-Amz-Credential="),
+            "a presigned URL appears unredacted in the output of {:?} {:?}",
+            command.get_program(),
+            command.get_args().collect::<Vec<_>>()
+        );
+    }
 }
 
 /// `len` pseudo-random bytes from `seed` (xorshift: fast, reproducible, incompressible).

@@ -110,3 +110,94 @@ fn missing_credentials_exit_2() {
     assert_eq!(output.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("no credentials"), "{stderr}");
 }
+
+#[test]
+fn unreadable_source_exits_3() {
+    let bucket = TestBucket::new("unreadable");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("secret-file");
+    write_random_file(&file, 10, 1);
+    let object = format!("s3://{}/k", bucket.name());
+    let mut command = bucket.s3mt();
+    command.args(["cp", file.to_str().unwrap(), &object]);
+    std::fs::set_permissions(&file, std::os::unix::fs::PermissionsExt::from_mode(0o000)).unwrap();
+    // Root reads files whatever their mode: run as nobody.
+    if is_root() {
+        std::os::unix::process::CommandExt::uid(&mut command, 65534);
+    }
+    let (output, _, stderr) = run(&mut command);
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("Permission denied"), "{stderr}");
+}
+
+/// Whether this process runs as root (read from /proc, so no unsafe call is needed).
+pub fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|status| {
+            let line = status.lines().find(|line| line.starts_with("Uid:"))?;
+            line.split_whitespace().nth(2).map(|euid| euid == "0")
+        })
+        .unwrap_or(false)
+}
+
+#[test]
+fn missing_destination_directory_and_prefix_sources_are_refused() {
+    let bucket = TestBucket::new("bad-destination");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    write_random_file(&file, 10, 1);
+    let object = format!("s3://{}/k", bucket.name());
+    let (code, stderr) = cp(&bucket, &[file.to_str().unwrap(), &object]);
+    assert_eq!(code, 0, "{stderr}");
+
+    let nowhere = dir.path().join("no/such/dir/out");
+    let (code, stderr) = cp(&bucket, &[&object, nowhere.to_str().unwrap()]);
+    assert_eq!(code, 3, "{stderr}");
+    assert!(stderr.contains("does not exist"), "{stderr}");
+
+    let prefix = format!("s3://{}/", bucket.name());
+    let (code, stderr) = cp(&bucket, &[&prefix, dir.path().join("x").to_str().unwrap()]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("names a prefix, not an object"), "{stderr}");
+    assert_eq!(dir_entries(dir.path()), ["f"]);
+}
+
+#[test]
+fn part_size_needing_over_10000_parts_is_refused_before_any_request() {
+    let bucket = TestBucket::new("too-many-parts");
+    let dir = tempfile::tempdir().unwrap();
+    // Sparse: 50 GiB of apparent size costs no disk, and planning refuses it before reading.
+    let file = dir.path().join("huge");
+    std::fs::File::create(&file)
+        .unwrap()
+        .set_len(50 << 30)
+        .unwrap();
+    let object = format!("s3://{}/huge", bucket.name());
+    let (code, stderr) = cp(
+        &bucket,
+        &[file.to_str().unwrap(), &object, "--part-size", "5MiB"],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("over S3's limit of 10,000"), "{stderr}");
+    assert!(stderr.contains("use at least 6 MiB"), "{stderr}");
+    assert!(bucket.open_uploads().is_empty());
+}
+
+#[test]
+fn invalid_session_token_exits_5_without_showing_it() {
+    let bucket = TestBucket::new("bad-token");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    write_random_file(&file, 10, 1);
+    let (output, _, stderr) = run(bucket
+        .s3mt()
+        .env(
+            "AWS_SESSION_TOKEN",
+            "FwoGZXIvYXdzEXPIREDtokenValueThatMustNotLeak",
+        )
+        .arg("cp")
+        .arg(&file)
+        .arg(format!("s3://{}/k", bucket.name())));
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
+}

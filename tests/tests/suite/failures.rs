@@ -139,3 +139,67 @@ fn object_replaced_mid_download_fails_and_leaves_the_destination_as_it_was() {
         "no temporary file"
     );
 }
+
+/// A small tmpfs, unmounted on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .status()
+            .expect("run mount");
+        assert!(
+            status.success(),
+            "mounting a tmpfs needs root (CI runs as root)"
+        );
+        Self { dir }
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+#[test]
+fn full_disk_fails_cleanly_before_writing_anything() {
+    let bucket = TestBucket::new("full-disk");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("eight");
+    write_random_file(&source, 8 * MIB, 21);
+    let client = bucket.client(2);
+    client.upload_file(&source, &bucket.uri("eight")).unwrap();
+
+    let disk = SmallDisk::mount("4m");
+    let destination = disk.dir.path().join("eight");
+    let err = client
+        .download_file(&bucket.uri("eight"), &destination)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::DiskFull, "{err}");
+    let cause = std::error::Error::source(&err)
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    assert!(cause.contains("No space left on device"), "{err}: {cause}");
+    assert!(
+        dir_entries(disk.dir.path()).is_empty(),
+        "no temporary file is left"
+    );
+
+    let object = format!("s3://{}/eight", bucket.name());
+    let (output, _, stderr) =
+        s3mt_tests::fixture::run(bucket.s3mt().args(["cp", &object]).arg(&destination));
+    assert_eq!(output.status.code(), Some(3), "{stderr}");
+    assert!(stderr.contains("No space left on device"), "{stderr}");
+    assert!(
+        dir_entries(disk.dir.path()).is_empty(),
+        "no temporary file is left"
+    );
+}

@@ -3,6 +3,7 @@
 
 mod cli;
 mod failures;
+mod integrity;
 mod roundtrip;
 
 /// One mebibyte.

@@ -32,6 +32,11 @@ fn library_round_trips(concurrency: usize) {
             &data,
             &format!("{size} bytes"),
         );
+        assert_eq!(
+            downloaded.verification,
+            s3mt_engine::Verification::S3mtRecord,
+            "{size}"
+        );
     }
     assert!(
         bucket.open_uploads().is_empty(),

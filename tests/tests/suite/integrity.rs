@@ -1,0 +1,102 @@
+//! What downloads are verified against, for objects written by s3mt and by other tools.
+
+use s3mt_engine::{ErrorKind, TransferOptions, Verification, VerifyMode};
+use s3mt_tests::fixture::{TestBucket, dir_entries, random_bytes, run, write_random_file};
+
+use crate::{MIB, assert_same_bytes};
+
+#[test]
+fn s3mt_objects_verify_per_part_on_download_single_and_multipart() {
+    let bucket = TestBucket::new("verify-own");
+    let client = bucket.client(4);
+    let dir = tempfile::tempdir().unwrap();
+    for size in [0, 1000, 12 * MIB + 5] {
+        let source = dir.path().join(format!("s{size}"));
+        write_random_file(&source, size, 11);
+        let object = bucket.uri(&format!("own-{size}"));
+        let uploaded = client.upload_file(&source, &object).unwrap();
+        assert_eq!(uploaded.verification, Verification::SentWithSha256);
+        let downloaded = client
+            .download_file(&object, &dir.path().join(format!("d{size}")))
+            .unwrap();
+        assert_eq!(
+            downloaded.verification,
+            Verification::S3mtRecord,
+            "{size} bytes"
+        );
+    }
+}
+
+#[test]
+fn single_part_objects_of_other_tools_verify_by_md5_etag() {
+    let bucket = TestBucket::new("verify-foreign-md5");
+    let data = random_bytes(3 * MIB + 1, 12);
+    bucket.put_foreign_object("foreign", &data);
+    let dir = tempfile::tempdir().unwrap();
+    let destination = dir.path().join("copy");
+    let options = TransferOptions::default().verify(VerifyMode::Require);
+    let summary = bucket
+        .client(4)
+        .download_file_with(&bucket.uri("foreign"), &destination, &options)
+        .unwrap();
+    assert_eq!(summary.verification, Verification::EtagMd5);
+    assert_same_bytes(
+        &std::fs::read(&destination).unwrap(),
+        &data,
+        "foreign object",
+    );
+}
+
+#[test]
+fn multipart_objects_without_integrity_data_are_reported_or_refused_under_require() {
+    let bucket = TestBucket::new("verify-foreign-mpu");
+    let first = random_bytes(5 * MIB, 13);
+    let second = random_bytes(1000, 14);
+    bucket.put_foreign_multipart("plain", &[&first, &second]);
+    let dir = tempfile::tempdir().unwrap();
+    let destination = dir.path().join("copy");
+    let client = bucket.client(2);
+
+    let summary = client
+        .download_file(&bucket.uri("plain"), &destination)
+        .unwrap();
+    assert_eq!(summary.verification, Verification::Unverified);
+    assert!(summary.verification.to_string().starts_with("NOT verified"));
+    let mut expected = first.clone();
+    expected.extend_from_slice(&second);
+    assert_same_bytes(
+        &std::fs::read(&destination).unwrap(),
+        &expected,
+        "multipart",
+    );
+
+    let fresh = dir.path().join("required");
+    let options = TransferOptions::default().verify(VerifyMode::Require);
+    let err = client
+        .download_file_with(&bucket.uri("plain"), &fresh, &options)
+        .unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Integrity, "{err}");
+    assert!(
+        err.to_string().contains("verification is required"),
+        "{err}"
+    );
+    assert_eq!(
+        dir_entries(dir.path()),
+        ["copy"],
+        "nothing written under --verify require"
+    );
+
+    let object = format!("s3://{}/plain", bucket.name());
+    let (output, _, stderr) = run(bucket
+        .s3mt()
+        .args(["cp", &object])
+        .arg(&fresh)
+        .args(["--verify", "require"]));
+    assert_eq!(output.status.code(), Some(8), "{stderr}");
+    let (output, _, stderr) = run(bucket.s3mt().args(["cp", &object]).arg(&fresh));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("NOT verified"),
+        "the summary says so: {stderr}"
+    );
+}
