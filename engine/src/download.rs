@@ -8,6 +8,7 @@ use std::time::Instant;
 use jiff::Timestamp;
 use md5::Digest as _;
 use rayon::prelude::*;
+use tempfile::NamedTempFile;
 
 use crate::checksum::{self, Digest, Expected, Verification};
 use crate::client::{Inner, TransferSummary, VerifyMode};
@@ -15,7 +16,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Payload};
 use crate::location::S3Uri;
 use crate::mapped::{DestinationMap, WritableChunk};
-use crate::plan::{self, DEFAULT_PART_SIZE, Part};
+use crate::plan::{self, DEFAULT_PART_SIZE, Part, PartPlan};
 use crate::progress::{Event, Progress, REPORT_EVERY};
 use crate::sign::Signer;
 
@@ -45,27 +46,11 @@ pub(crate) fn download_file(
         ));
     }
 
-    let name = destination
-        .file_name()
-        .map_or_else(|| "download".into(), |n| n.to_string_lossy());
-    // Removed on drop: a failed download leaves nothing behind.
-    let temporary = tempfile::Builder::new()
-        .prefix(&format!(".{name}."))
-        .suffix(".s3mt-partial")
-        .tempfile_in(&directory)
-        .map_err(|err| {
-            Error::local_io(
-                format_args!("cannot create a file in {}", directory.display()),
-                err,
-            )
-        })?;
+    let temporary = temporary_file(destination, &directory)?;
     let mut map = DestinationMap::new(temporary.as_file(), object.size).map_err(|err| {
+        let size = plan::format_size(object.size);
         Error::local_io(
-            format_args!(
-                "cannot reserve {} in {}",
-                plan::format_size(object.size),
-                directory.display()
-            ),
+            format_args!("cannot reserve {size} in {}", directory.display()),
             err,
         )
     })?;
@@ -81,34 +66,41 @@ pub(crate) fn download_file(
         part_size: plan.part_size,
         parts: plan.count(),
     });
-    let chunk_size =
-        usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
-    // Corruption in flight cannot be pinned to one range; fetching everything once more clears
-    // a transient fault, and a second mismatch is reported.
-    let mut verification = Verification::Unverified;
-    for round in 1..=2 {
-        let digests: Vec<Option<Digest>> = inner.pool.install(|| {
-            map.par_chunks(chunk_size)
-                .enumerate()
-                .map(|(index, chunk)| download.range(&object, plan.part(index as u64), chunk))
-                .collect::<Result<_>>()
-        })?;
-        match verify_download(&object.expected, &digests, &map) {
-            Ok(outcome) => {
-                verification = outcome;
-                break;
-            }
-            Err(err) if round == 1 => progress.send(|| Event::Retry {
-                part: 0,
-                attempt: 1,
-                reason: err.to_string(),
-                delay: std::time::Duration::ZERO,
-                discarded: object.size,
-            }),
-            Err(err) => return Err(err),
-        }
-    }
+    let verification = download.fetch_verified(&object, plan, &mut map)?;
+    commit(temporary, map, destination, &directory)?;
+    Ok(TransferSummary {
+        bytes: object.size,
+        parts: plan.count(),
+        elapsed: started.elapsed(),
+        verification,
+    })
+}
 
+/// A hidden temporary file beside the destination, removed on drop unless committed.
+fn temporary_file(destination: &Path, directory: &Path) -> Result<NamedTempFile> {
+    let name = destination
+        .file_name()
+        .map_or_else(|| "download".into(), |n| n.to_string_lossy());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".s3mt-partial")
+        .tempfile_in(directory)
+        .map_err(|err| {
+            Error::local_io(
+                format_args!("cannot create a file in {}", directory.display()),
+                err,
+            )
+        })
+}
+
+/// Writes the map out, syncs the file, and renames it over the destination (keeping the
+/// permissions of a file it replaces).
+fn commit(
+    temporary: NamedTempFile,
+    map: DestinationMap,
+    destination: &Path,
+    directory: &Path,
+) -> Result<()> {
     let local = |what: &str, err| {
         Error::local_io(format_args!("cannot {what} {}", destination.display()), err)
     };
@@ -125,15 +117,10 @@ pub(crate) fn download_file(
         .persist(destination)
         .map_err(|err| local("rename the download to", err.error))?;
     // Make the rename itself durable (best effort: not every filesystem syncs directories).
-    if let Ok(dir) = std::fs::File::open(&directory) {
+    if let Ok(dir) = std::fs::File::open(directory) {
         let _ = dir.sync_all();
     }
-    Ok(TransferSummary {
-        bytes: object.size,
-        parts: plan.count(),
-        elapsed: started.elapsed(),
-        verification,
-    })
+    Ok(())
 }
 
 /// Checks the downloaded bytes against the object's integrity data.
@@ -220,6 +207,39 @@ struct Download<'a> {
 }
 
 impl Download<'_> {
+    /// Fetches every range into the map and verifies the result. Corruption in flight cannot
+    /// be pinned to one range by a composite digest, so a mismatch fetches everything once
+    /// more; a second mismatch is reported.
+    fn fetch_verified(
+        &self,
+        object: &RemoteObject,
+        plan: PartPlan,
+        map: &mut DestinationMap,
+    ) -> Result<Verification> {
+        let chunk_size =
+            usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
+        let mut round = 1;
+        loop {
+            let digests: Vec<Option<Digest>> = self.inner.pool.install(|| {
+                map.par_chunks(chunk_size)
+                    .enumerate()
+                    .map(|(index, chunk)| self.range(object, plan.part(index as u64), chunk))
+                    .collect::<Result<_>>()
+            })?;
+            match verify_download(&object.expected, &digests, map) {
+                Err(err) if round == 1 => self.progress.send(|| Event::Retry {
+                    part: 0,
+                    attempt: round,
+                    reason: err.to_string(),
+                    delay: std::time::Duration::ZERO,
+                    discarded: object.size,
+                }),
+                outcome => return outcome,
+            }
+            round += 1;
+        }
+    }
+
     fn head(&self) -> Result<RemoteObject> {
         self.inner.with_retries(0, self.progress, |_| {
             let request = self.signer.head_object(self.key, &Timestamp::now());
