@@ -7,6 +7,8 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
 
+use crate::error::{Error, ErrorKind, Result};
+
 /// A SHA-256 digest.
 pub(crate) type Digest = [u8; 32];
 
@@ -53,20 +55,24 @@ impl Record {
         )
     }
 
-    /// Reads a metadata value, checking it agrees with the object's size.
-    pub fn from_metadata(value: &str, object_size: u64) -> Option<Self> {
+    /// Reads a metadata value written by [`Record::to_metadata`].
+    pub fn from_metadata(value: &str) -> Option<Self> {
         let mut fields = value.split_whitespace();
         (fields.next()? == "v1").then_some(())?;
         let mut field = |name: &str| fields.next()?.strip_prefix(name)?.strip_prefix('=');
         let part_size: u64 = field("part-size")?.parse().ok()?;
         let parts: u64 = field("parts")?.parse().ok()?;
         let composite = BASE64.decode(field("sha256")?).ok()?.try_into().ok()?;
-        let consistent = part_size > 0 && object_size.div_ceil(part_size) == parts;
-        consistent.then_some(Self {
+        (part_size > 0).then_some(Self {
             part_size,
             parts,
             composite,
         })
+    }
+
+    /// Whether an object of `size` bytes has exactly this record's number of parts.
+    pub fn fits(&self, size: u64) -> bool {
+        size.div_ceil(self.part_size) == self.parts
     }
 }
 
@@ -84,29 +90,40 @@ pub(crate) enum Expected {
 }
 
 impl Expected {
-    /// Picks the best integrity data among an object's HEAD headers.
+    /// Picks the best integrity data among an object's HEAD headers. A record that disagrees
+    /// with the reported size means the reply is wrong (retryable), not that the data is.
     pub fn from_headers(
         size: u64,
         record: Option<&str>,
         checksum_sha256: Option<&str>,
         etag: Option<&str>,
         kms_encrypted: bool,
-    ) -> Self {
-        if let Some(record) = record.and_then(|value| Record::from_metadata(value, size)) {
-            return Self::Record(record);
+    ) -> Result<Self> {
+        if let Some(record) = record.and_then(Record::from_metadata) {
+            if !record.fits(size) {
+                return Err(Error::new(
+                    ErrorKind::Protocol,
+                    format!(
+                        "the server reports {size} bytes, but the object's s3mt record says \
+                         {} parts of {} bytes",
+                        record.parts, record.part_size
+                    ),
+                ));
+            }
+            return Ok(Self::Record(record));
         }
         let full_object = checksum_sha256
             .filter(|value| !value.contains('-'))
             .and_then(|value| BASE64.decode(value.trim()).ok()?.try_into().ok());
         if let Some(digest) = full_object {
-            return Self::ObjectSha256(digest);
+            return Ok(Self::ObjectSha256(digest));
         }
         // Multipart ETags end in `-N`; SSE-KMS ETags are not MD5s of the content.
         let md5 = etag
             .map(|etag| etag.trim().trim_matches('"'))
             .filter(|etag| etag.len() == 32 && !kms_encrypted)
             .and_then(|etag| hex::decode(etag).ok()?.try_into().ok());
-        md5.map_or(Self::Nothing, Self::Md5)
+        Ok(md5.map_or(Self::Nothing, Self::Md5))
     }
 }
 
@@ -182,22 +199,16 @@ mod tests {
             value.starts_with("v1 part-size=5242880 parts=3 sha256="),
             "{value}"
         );
-        assert_eq!(
-            Record::from_metadata(&value, (10 << 20) + 1),
-            Some(record.clone())
-        );
-        assert_eq!(
-            Record::from_metadata(&value, 10 << 20),
-            None,
-            "2 parts, not 3"
-        );
+        assert_eq!(Record::from_metadata(&value), Some(record.clone()));
+        assert!(record.fits((10 << 20) + 1));
+        assert!(!record.fits(10 << 20), "2 parts, not 3");
         for bad in [
             "",
             "v2 part-size=1 parts=1 sha256=AA==",
             "v1 parts=3",
             "v1 part-size=0 parts=0 sha256=AA==",
         ] {
-            assert_eq!(Record::from_metadata(bad, 1), None, "{bad}");
+            assert_eq!(Record::from_metadata(bad), None, "{bad}");
         }
     }
 
@@ -211,25 +222,37 @@ mod tests {
         .to_metadata();
         let sha = to_base64(&sha256(b"whole"));
         let etag = "\"900150983cd24fb0d6963f7d28e17f72\"";
+        let expected = |size, record, sha, etag, kms| {
+            Expected::from_headers(size, record, sha, etag, kms).unwrap()
+        };
         assert!(matches!(
-            Expected::from_headers(8, Some(&record), Some(&sha), Some(etag), false),
+            expected(8, Some(&record), Some(&sha), Some(etag), false),
             Expected::Record(_)
         ));
         assert_eq!(
-            Expected::from_headers(8, None, Some(&sha), Some(etag), false),
+            expected(8, None, Some(&sha), Some(etag), false),
             Expected::ObjectSha256(sha256(b"whole"))
         );
-        let md5 = Expected::from_headers(8, None, Some("abc-2"), Some(etag), false);
+        let md5 = expected(8, None, Some("abc-2"), Some(etag), false);
         assert!(
             matches!(md5, Expected::Md5(bytes) if hex::encode(bytes) == "900150983cd24fb0d6963f7d28e17f72")
         );
         assert_eq!(
-            Expected::from_headers(8, None, None, Some("\"abc-3\""), false),
+            expected(8, None, None, Some("\"abc-3\""), false),
             Expected::Nothing
         );
-        assert_eq!(
-            Expected::from_headers(8, None, None, Some(etag), true),
-            Expected::Nothing
-        );
+        assert_eq!(expected(8, None, None, Some(etag), true), Expected::Nothing);
+    }
+
+    #[test]
+    fn a_size_that_disagrees_with_the_record_is_a_bad_reply() {
+        let record = Record {
+            part_size: 4,
+            parts: 2,
+            composite: sha256(b"r"),
+        }
+        .to_metadata();
+        let err = Expected::from_headers(0, Some(&record), None, None, false).unwrap_err();
+        assert!(err.is_retryable(), "{err}");
     }
 }

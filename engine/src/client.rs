@@ -183,23 +183,9 @@ impl Client {
         prefix: &str,
     ) -> Result<Vec<MultipartUpload>> {
         let signer = Signer::new(&self.inner.config, bucket)?;
-        let mut uploads = Vec::new();
-        let mut marker: Option<(String, String)> = None;
-        loop {
-            let page = self.inner.with_retries(0, &Progress::default(), |_| {
-                let marker = marker.as_ref().map(|(k, u)| (k.as_str(), u.as_str()));
-                let request = signer.list_multipart_uploads(prefix, marker, &Timestamp::now());
-                let response = self.inner.http.send(&request, &[], Payload::None)?;
-                let mut response = http::expect_status(response, &[200])?;
-                xml::parse_list_uploads(&http::read_text(&mut response)?)
-            });
-            let page = page.map_err(|err| err.context(format_args!("list uploads in {bucket}")))?;
-            uploads.extend(page.uploads);
-            match page.next {
-                Some(next) => marker = Some(next),
-                None => return Ok(uploads),
-            }
-        }
+        self.inner
+            .list_uploads(&signer, prefix)
+            .map_err(|err| err.context(format_args!("list uploads in {bucket}")))
     }
 
     /// Aborts the multipart upload `upload_id` of `location`. An upload already gone counts as
@@ -248,6 +234,26 @@ impl Inner {
                 Err(cancelled) if err.kind() != ErrorKind::Cancelled => cancelled,
                 _ => err,
             })
+    }
+
+    /// Lists the incomplete multipart uploads whose keys start with `prefix`, every page.
+    pub fn list_uploads(&self, signer: &Signer, prefix: &str) -> Result<Vec<MultipartUpload>> {
+        let mut uploads = Vec::new();
+        let mut marker: Option<(String, String)> = None;
+        loop {
+            let page = self.with_retries(0, &Progress::default(), |_| {
+                let marker = marker.as_ref().map(|(k, u)| (k.as_str(), u.as_str()));
+                let request = signer.list_multipart_uploads(prefix, marker, &Timestamp::now());
+                let response = self.http.send(&request, &[], Payload::None)?;
+                let mut response = http::expect_status(response, &[200])?;
+                xml::parse_list_uploads(&http::read_text(&mut response)?)
+            })?;
+            uploads.extend(page.uploads);
+            match page.next {
+                Some(next) => marker = Some(next),
+                None => return Ok(uploads),
+            }
+        }
     }
 
     /// Aborts a multipart upload, with retries; one already gone (404) counts as aborted.

@@ -255,7 +255,7 @@ impl Download<'_> {
                 http::header(&response, "x-amz-checksum-sha256"),
                 etag.as_deref(),
                 http::header(&response, "x-amz-server-side-encryption") == Some("aws:kms"),
-            );
+            )?;
             Ok(RemoteObject {
                 size,
                 etag,

@@ -6,7 +6,7 @@ use std::fs::{File, Metadata};
 use std::io::Read;
 use std::ops::Range;
 use std::path::Path;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
 use rayon::prelude::*;
@@ -20,7 +20,7 @@ use crate::mapped::{self, SourceMap};
 use crate::plan::{self, Part, PartPlan, UploadPlan};
 use crate::progress::{Event, Progress, REPORT_EVERY};
 use crate::sign::Signer;
-use crate::xml::{self, CompletedPart};
+use crate::xml::{self, CompletedPart, MultipartUpload};
 
 pub(crate) fn upload_file(
     inner: &Inner,
@@ -247,19 +247,51 @@ impl Upload<'_> {
         Err(Failure { error, restartable })
     }
 
+    /// CreateMultipartUpload. Create is not idempotent: when an attempt's reply was lost, the
+    /// server may hold an upload nobody knows of, so after a retried Create the uploads of this
+    /// key started during our attempts (by the server's clock) are aborted.
     fn create(&self) -> Result<String> {
         let headers = [
             ("x-amz-checksum-algorithm", "SHA256".to_owned()),
             self.metadata.clone(),
         ];
-        self.inner.with_retries(0, self.progress, |_| {
+        let started = Instant::now();
+        let mut attempts = 0;
+        let (upload_id, server_now) = self.inner.with_retries(0, self.progress, |_| {
+            attempts += 1;
             let request =
                 self.signer
                     .create_multipart_upload(self.key, &headers, &Timestamp::now());
             let response = self.inner.http.send(&request, &[], Payload::Empty)?;
             let mut response = http::expect_status(response, &[200])?;
-            xml::parse_upload_id(&http::read_text(&mut response)?)
-        })
+            let server_now = http::header(&response, "date")
+                .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
+                .map(|date| date.timestamp());
+            Ok((
+                xml::parse_upload_id(&http::read_text(&mut response)?)?,
+                server_now,
+            ))
+        })?;
+        if attempts > 1 {
+            let window = server_now.map(|now| attempt_window(now, started.elapsed()));
+            self.abort_orphans(&upload_id, window);
+        }
+        Ok(upload_id)
+    }
+
+    /// Aborts this key's uploads other than `ours` that began within `window` (best effort:
+    /// the upload itself has succeeded; without a server clock, nothing is aborted).
+    fn abort_orphans(&self, ours: &str, window: Option<(Timestamp, Timestamp)>) {
+        let Some(window) = window else { return };
+        let Ok(uploads) = self.inner.list_uploads(self.signer, self.key) else {
+            return;
+        };
+        for upload in uploads
+            .iter()
+            .filter(|upload| is_orphan(upload, self.key, ours, window))
+        {
+            let _ = self.inner.abort(self.signer, self.key, &upload.upload_id);
+        }
     }
 
     fn upload_part(&self, upload_id: &str, part: Part, digest: &Digest) -> Result<CompletedPart> {
@@ -323,6 +355,36 @@ impl Upload<'_> {
             }
         })
     }
+}
+
+/// The server-clock interval in which our Create attempts ran: from `elapsed` before the
+/// successful reply's `Date` to just after it, widened by the `Date` header's 1 s resolution.
+fn attempt_window(server_now: Timestamp, elapsed: Duration) -> (Timestamp, Timestamp) {
+    let slack = Duration::from_secs(2);
+    let start = server_now
+        .checked_sub(elapsed + slack)
+        .unwrap_or(Timestamp::MIN);
+    (
+        start,
+        server_now.checked_add(slack).unwrap_or(Timestamp::MAX),
+    )
+}
+
+/// Whether `upload` is one our retried Create left behind: same key, not ours, begun within
+/// the window of our attempts.
+fn is_orphan(
+    upload: &MultipartUpload,
+    key: &str,
+    ours: &str,
+    window: (Timestamp, Timestamp),
+) -> bool {
+    let initiated = upload
+        .initiated
+        .as_deref()
+        .and_then(|text| text.parse::<Timestamp>().ok());
+    upload.key == key
+        && upload.upload_id != ours
+        && initiated.is_some_and(|at| window.0 <= at && at <= window.1)
 }
 
 /// A failed multipart attempt, and whether starting the upload over may succeed.
@@ -395,5 +457,54 @@ impl Read for PartReader<'_> {
             self.report();
         }
         Ok(n)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(key: &str, id: &str, initiated: &str) -> MultipartUpload {
+        MultipartUpload {
+            key: key.into(),
+            upload_id: id.into(),
+            initiated: Some(initiated.into()),
+        }
+    }
+
+    #[test]
+    fn orphans_are_this_keys_other_uploads_begun_during_our_attempts() {
+        let now: Timestamp = "2026-11-21T12:00:10Z".parse().unwrap();
+        let window = attempt_window(now, Duration::from_secs(5));
+        assert!(is_orphan(
+            &upload("k", "lost", "2026-11-21T12:00:06.250Z"),
+            "k",
+            "ours",
+            window
+        ));
+        // Ours, another key, or begun before our first attempt: left alone.
+        assert!(!is_orphan(
+            &upload("k", "ours", "2026-11-21T12:00:06Z"),
+            "k",
+            "ours",
+            window
+        ));
+        assert!(!is_orphan(
+            &upload("k2", "x", "2026-11-21T12:00:06Z"),
+            "k",
+            "ours",
+            window
+        ));
+        assert!(!is_orphan(
+            &upload("k", "old", "2026-11-21T11:59:00Z"),
+            "k",
+            "ours",
+            window
+        ));
+        let undated = MultipartUpload {
+            initiated: None,
+            ..upload("k", "x", "")
+        };
+        assert!(!is_orphan(&undated, "k", "ours", window));
     }
 }

@@ -565,7 +565,6 @@ fn resets_are_real_tcp_resets() {
 }
 
 #[test]
-#[ignore = "engine bug: a retried CreateMultipartUpload orphans the upload whose reply was lost"]
 fn lost_create_reply_leaves_no_open_upload() {
     let setup = Setup::new("proxy-lost-create");
     setup.proxy.add(Rule::once(
