@@ -15,7 +15,7 @@ use crate::client::{Inner, TransferSummary, VerifyMode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Payload};
 use crate::location::S3Uri;
-use crate::mapped::{DestinationMap, WritableChunk};
+use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::{self, DEFAULT_PART_SIZE, Part, PartPlan};
 use crate::progress::{Event, Progress, REPORT_EVERY};
 use crate::sign::Signer;
@@ -136,12 +136,16 @@ fn verify_download(
         }
         Expected::ObjectSha256(digest) => {
             let mut hasher = sha2::Sha256::new();
-            hash_map(map, |bytes| hasher.update(bytes));
+            map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {
+                hasher.update(bytes)
+            });
             hasher.finalize().as_slice() == digest
         }
         Expected::Md5(digest) => {
             let mut hasher = md5::Md5::new();
-            hash_map(map, |bytes| hasher.update(bytes));
+            map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {
+                hasher.update(bytes)
+            });
             hasher.finalize().as_slice() == digest
         }
         Expected::Nothing => return Ok(Verification::Unverified),
@@ -157,16 +161,6 @@ fn verify_download(
         Expected::ObjectSha256(_) => Verification::ServerSha256,
         _ => Verification::EtagMd5,
     })
-}
-
-/// Feeds the whole map to `update` a MiB at a time, dropping each MiB from the resident set.
-fn hash_map(map: &DestinationMap, mut update: impl FnMut(&[u8])) {
-    let len = map.bytes().len();
-    for start in (0..len).step_by(REPORT_EVERY) {
-        let range = start..(start + REPORT_EVERY).min(len);
-        update(&map.bytes()[range.clone()]);
-        map.release(range);
-    }
 }
 
 /// The directory that will hold the destination file; it must exist.

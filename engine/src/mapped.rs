@@ -10,6 +10,31 @@ use std::os::fd::AsRawFd;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use rayon::prelude::*;
 
+/// Bytes of this module's shared file maps: readable, and droppable from the resident set.
+pub(crate) trait Mapped {
+    /// The mapped bytes.
+    fn bytes(&self) -> &[u8];
+
+    /// Drops the whole pages inside `range` from this process's resident set. The data stays in
+    /// the page cache (dirty pages are still written back), so reading the range again faults
+    /// the same bytes back in.
+    fn release(&self, range: Range<usize>) {
+        if let Some(bytes) = self.bytes().get(range) {
+            drop_resident_pages(bytes);
+        }
+    }
+
+    /// Feeds `range` to `visit` `step` bytes at a time, dropping each step from the resident set
+    /// once visited, so reading a whole file keeps resident memory at one step.
+    fn scan(&self, range: Range<usize>, step: usize, mut visit: impl FnMut(&[u8])) {
+        for start in range.clone().step_by(step.max(1)) {
+            let piece = start..(start + step).min(range.end);
+            visit(&self.bytes()[piece.clone()]);
+            self.release(piece);
+        }
+    }
+}
+
 /// A read-only shared map of a file being uploaded (empty files are not mapped).
 pub(crate) struct SourceMap {
     map: Option<Mmap>,
@@ -31,18 +56,11 @@ impl SourceMap {
         let _ = map.advise(memmap2::Advice::Sequential);
         Ok(Self { map: Some(map) })
     }
+}
 
-    /// The mapped bytes.
-    pub fn bytes(&self) -> &[u8] {
+impl Mapped for SourceMap {
+    fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or_default()
-    }
-
-    /// Drops the whole pages inside `range` from this process's resident set. The data stays in
-    /// the page cache, so reading the range again (a retry) faults the same bytes back in.
-    pub fn release(&self, range: Range<usize>) {
-        if let Some(bytes) = self.bytes().get(range) {
-            drop_resident_pages(bytes);
-        }
     }
 }
 
@@ -83,21 +101,15 @@ impl DestinationMap {
             .map(|bytes| WritableChunk { bytes })
     }
 
-    /// The mapped bytes (read back for whole-object checksums).
-    pub fn bytes(&self) -> &[u8] {
-        self.map.as_deref().unwrap_or_default()
-    }
-
-    /// Drops the whole pages inside `range` from the resident set (see [`SourceMap::release`]).
-    pub fn release(&self, range: Range<usize>) {
-        if let Some(bytes) = self.bytes().get(range) {
-            drop_resident_pages(bytes);
-        }
-    }
-
     /// Writes the map's dirty pages to the file (a synchronous msync).
     pub fn flush(&self) -> io::Result<()> {
         self.map.as_ref().map_or(Ok(()), MmapMut::flush)
+    }
+}
+
+impl Mapped for DestinationMap {
+    fn bytes(&self) -> &[u8] {
+        self.map.as_deref().unwrap_or_default()
     }
 }
 

@@ -10,13 +10,14 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
 use rayon::prelude::*;
+use sha2::{Digest as _, Sha256};
 
 use crate::checksum::{self, Digest, Record, Verification};
 use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Payload};
 use crate::location::S3Uri;
-use crate::mapped::{self, SourceMap};
+use crate::mapped::{self, Mapped as _, SourceMap};
 use crate::plan::{self, Part, PartPlan, UploadPlan};
 use crate::progress::{Event, Progress, REPORT_EVERY};
 use crate::sign::Signer;
@@ -89,17 +90,17 @@ pub(crate) fn upload_file(
     })
 }
 
-/// SHA-256 of every part, computed in parallel on the pool, dropping pages once hashed.
+/// SHA-256 of every part, computed in parallel on the pool, dropping each MiB once hashed.
 fn part_digests(inner: &Inner, map: &SourceMap, plan: PartPlan) -> Vec<Digest> {
     inner.pool.install(|| {
         (0..plan.count())
             .into_par_iter()
             .map(|index| {
                 let part = plan.part(index);
+                let mut hasher = Sha256::new();
                 let range = part.offset as usize..part.end() as usize;
-                let digest = checksum::sha256(&map.bytes()[range.clone()]);
-                map.release(range);
-                digest
+                map.scan(range, REPORT_EVERY, |bytes| hasher.update(bytes));
+                hasher.finalize().into()
             })
             .collect()
     })
