@@ -75,6 +75,8 @@ pub(crate) fn upload_file(
                 .first()
                 .copied()
                 .unwrap_or_else(|| checksum::sha256(&[]));
+            // A change during the digest pass would otherwise surface as BadDigest retries.
+            ensure_unchanged(source, &metadata)?;
             upload.put_object(&digest)?;
         }
         UploadPlan::Multipart(plan) => {
