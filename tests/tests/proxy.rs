@@ -470,6 +470,54 @@ fn ok_with_error_body_on_complete_is_retried() {
 }
 
 #[test]
+fn complete_failing_past_its_retries_restarts_the_upload_once() {
+    let setup = Setup::new("proxy-complete-restart");
+    // The fixture config allows 5 attempts per request: every Complete of the first upload fails.
+    setup.proxy.add(Rule::new(
+        Match::method("POST").query("uploadId="),
+        5,
+        Fault::OkWithErrorBody {
+            code: "InternalError",
+        },
+    ));
+    let object = setup.bucket.uri("restarted");
+    setup
+        .via_proxy(3)
+        .upload_file(&setup.source, &object)
+        .expect("the restarted upload succeeds");
+    assert_eq!(setup.requests("POST", "uploads").len(), 2, "created twice");
+    assert_eq!(
+        setup.requests("DELETE", "uploadId=").len(),
+        1,
+        "the first was aborted"
+    );
+    assert_eq!(setup.requests("POST", "uploadId=").len(), 6);
+    assert!(setup.bucket.open_uploads().is_empty());
+    assert_same(&setup.fetch(&object), &setup.data, "uploaded object");
+}
+
+#[test]
+fn an_upload_the_server_dropped_is_restarted_once() {
+    let setup = Setup::new("proxy-no-such-upload");
+    // As rclone's server does after a rejected Complete: the upload is gone.
+    setup.proxy.add(Rule::once(
+        Match::method("PUT").query("partNumber=2"),
+        Fault::Respond {
+            status: 404,
+            code: "NoSuchUpload",
+        },
+    ));
+    let object = setup.bucket.uri("dropped");
+    setup
+        .via_proxy(1)
+        .upload_file(&setup.source, &object)
+        .expect("the restarted upload succeeds");
+    assert_eq!(setup.requests("POST", "uploads").len(), 2, "created twice");
+    assert!(setup.bucket.open_uploads().is_empty());
+    assert_same(&setup.fetch(&object), &setup.data, "uploaded object");
+}
+
+#[test]
 fn persistent_slow_down_fails_the_upload_and_aborts_it() {
     let setup = Setup::new("proxy-give-up");
     setup.proxy.add(Rule::new(
