@@ -2,9 +2,10 @@
 //! binary pointed at it, and deterministic test data.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
 
 use rusty_s3::S3Action as _;
 use s3mt_engine::{Addressing, Client, Config, ConfigBuilder, Credentials, S3Uri};
@@ -95,16 +96,22 @@ impl TestBucket {
 
     /// An `s3mt` command with this server's endpoint and credentials in its environment.
     pub fn s3mt(&self) -> Command {
-        let mut command = Command::new(s3mt_binary());
-        command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("AWS_ACCESS_KEY_ID", self.server.access_key())
-            .env("AWS_SECRET_ACCESS_KEY", self.server.secret_key())
-            .env("AWS_ENDPOINT_URL", self.server.endpoint())
-            .env("AWS_REGION", self.server.region());
-        command
+        s3mt_for(self.server)
     }
+}
+
+/// An `s3mt` command with `server`'s endpoint and credentials in its environment (and no other
+/// variable but `PATH`).
+pub fn s3mt_for(server: &S3Server) -> Command {
+    let mut command = Command::new(s3mt_binary());
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("AWS_ACCESS_KEY_ID", server.access_key())
+        .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
+        .env("AWS_ENDPOINT_URL", server.endpoint())
+        .env("AWS_REGION", server.region());
+    command
 }
 
 impl TestBucket {
@@ -194,7 +201,8 @@ fn etag(response: &ureq::http::Response<ureq::Body>) -> String {
         .to_owned()
 }
 
-fn config_for(server: &S3Server) -> ConfigBuilder {
+/// A config builder for `server`: its endpoint, credentials and region, path-style addressing.
+pub fn config_for(server: &S3Server) -> ConfigBuilder {
     Config::builder(Credentials::new(server.access_key(), server.secret_key()))
         .endpoint(server.endpoint())
         .region(server.region())
@@ -215,6 +223,25 @@ pub fn s3mt_binary() -> &'static Path {
         let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
         let mut build = Command::new(cargo);
         build.args(["build", "--quiet", "-p", "s3mt", "--bin", "s3mt"]);
+        // Cargo gives the test process the variables of the crate under test. Passed on, they
+        // make this build differ from the outer one (ring's build script reruns when
+        // CARGO_MANIFEST_DIR changes), so each would rebuild ring and all that depends on it.
+        for (name, _) in std::env::vars_os() {
+            let name = name.to_string_lossy();
+            let per_crate = [
+                "CARGO_MANIFEST_",
+                "CARGO_PKG_",
+                "CARGO_CRATE_",
+                "CARGO_BIN_",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+                || name == "CARGO_PRIMARY_PACKAGE"
+                || name == "CARGO_TARGET_TMPDIR";
+            if per_crate {
+                build.env_remove(&*name);
+            }
+        }
         if profile_dir
             .file_name()
             .is_some_and(|name| name == "release")
@@ -243,6 +270,64 @@ pub fn run(command: &mut Command) -> (Output, String, String) {
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     assert_no_secrets(command, &stdout, &stderr);
     (output, stdout, stderr)
+}
+
+/// Like [`run`], but bounded: a command still running after `timeout` is killed and the test
+/// fails.
+pub fn run_for(command: &mut Command, timeout: Duration) -> (Output, String, String) {
+    let child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run command");
+    finish(command, child, timeout)
+}
+
+/// Waits up to `timeout` for `child`, spawned from `command` with piped stdout and stderr, and
+/// returns its output as [`run`] does, checked for secrets. A child still running at the
+/// deadline is killed (through its own handle) and the test fails.
+///
+/// The outputs are read once the child has exited: enough for commands that print a few lines
+/// (more than a pipe's 64 KiB would block the child).
+pub fn finish(command: &Command, mut child: Child, timeout: Duration) -> (Output, String, String) {
+    let deadline = Instant::now() + timeout;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait for the command") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "{:?} {:?} was still running after {timeout:?}: killed",
+                command.get_program(),
+                command.get_args().collect::<Vec<_>>()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let stdout = read_all(child.stdout.take());
+    let stderr = read_all(child.stderr.take());
+    let output = Output {
+        status,
+        stdout,
+        stderr,
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert_no_secrets(command, &stdout, &stderr);
+    (output, stdout, stderr)
+}
+
+/// Everything left in `pipe` (nothing if there is no pipe).
+fn read_all(pipe: Option<impl std::io::Read>) -> Vec<u8> {
+    let mut bytes = Vec::new();
+    if let Some(mut pipe) = pipe {
+        pipe.read_to_end(&mut bytes)
+            .expect("read the command's output");
+    }
+    bytes
 }
 
 /// Fails if `stdout` or `stderr` shows a secret `command` was given, or a signature.

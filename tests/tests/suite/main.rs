@@ -3,7 +3,9 @@
 
 mod cli;
 mod failures;
+mod faults;
 mod integrity;
+mod interrupt;
 mod roundtrip;
 
 /// One mebibyte.
