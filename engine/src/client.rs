@@ -13,7 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
 use crate::location::S3Uri;
-use crate::progress::{CancelToken, Event, Progress};
+use crate::progress::{CancelToken, Event, EventSink, Progress};
 use crate::retry::RetryPolicy;
 use crate::sign::Signer;
 use crate::xml::{self, MultipartUpload};
@@ -46,7 +46,7 @@ pub enum VerifyMode {
 /// Per-transfer options.
 #[derive(Debug, Clone, Default)]
 pub struct TransferOptions {
-    progress: Option<Sender<Event>>,
+    events: EventSink,
     cancel: CancelToken,
     pub(crate) verify: VerifyMode,
 }
@@ -69,7 +69,14 @@ impl TransferOptions {
     /// Workers send as they go, so a bounded channel whose receiver falls behind slows the
     /// transfer down (a zero-capacity channel runs it in lockstep with the receiver).
     pub fn progress(mut self, sender: Sender<Event>) -> Self {
-        self.progress = Some(sender);
+        self.events = EventSink::Channel(sender);
+        self
+    }
+
+    /// Calls `callback` with each [`Event`], on the worker thread that made it; it must be
+    /// quick. Replaces [`TransferOptions::progress`].
+    pub fn on_event(mut self, callback: impl Fn(&Event) + Send + Sync + 'static) -> Self {
+        self.events = EventSink::Callback(Arc::new(callback));
         self
     }
 }
@@ -124,10 +131,11 @@ impl Client {
         destination: &S3Uri,
         options: &TransferOptions,
     ) -> Result<TransferSummary> {
-        let progress = Progress::new(options.progress.clone(), options.cancel.clone());
-        upload::upload_file(&self.inner, source, destination, &progress).map_err(|err| {
+        let progress = Progress::new(options.events.clone(), options.cancel.clone());
+        let outcome = upload::upload_file(&self.inner, source, destination, &progress);
+        progress.finish(outcome.map_err(|err| {
             err.context(format_args!("upload {} to {destination}", source.display()))
-        })
+        }))
     }
 
     /// Downloads `source` to the file `destination`, replacing it only once complete.
@@ -142,15 +150,15 @@ impl Client {
         destination: &Path,
         options: &TransferOptions,
     ) -> Result<TransferSummary> {
-        let progress = Progress::new(options.progress.clone(), options.cancel.clone());
-        download::download_file(&self.inner, source, destination, &progress, options.verify)
-            .map_err(|err| err.note("nothing was written"))
-            .map_err(|err| {
-                err.context(format_args!(
-                    "download {source} to {}",
-                    destination.display()
-                ))
-            })
+        let progress = Progress::new(options.events.clone(), options.cancel.clone());
+        let outcome =
+            download::download_file(&self.inner, source, destination, &progress, options.verify);
+        progress.finish(outcome.map_err(|err| {
+            err.note("nothing was written").context(format_args!(
+                "download {source} to {}",
+                destination.display()
+            ))
+        }))
     }
 
     /// Creates `bucket`; one that already exists and is yours counts as created.

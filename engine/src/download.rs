@@ -267,6 +267,10 @@ impl Download<'_> {
         mut chunk: WritableChunk<'_>,
     ) -> Result<Option<Digest>> {
         let per_part = matches!(object.expected, Expected::Record(_));
+        self.progress.send(|| Event::PartStarted {
+            part: part.number,
+            bytes: part.len,
+        });
         let range = format!("bytes={}-{}", part.offset, part.end() - 1);
         let outcome = self
             .inner

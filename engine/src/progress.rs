@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use crate::client::TransferSummary;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Bytes a worker moves between two [`Event::Bytes`] reports.
@@ -24,6 +25,14 @@ pub enum Event {
         part_size: u64,
         /// Number of parts (1 for a single PutObject, 0 for an empty download).
         parts: u64,
+    },
+    /// Work on `part` began (once per part: retried requests do not repeat it; a download
+    /// fetched again after a checksum mismatch does).
+    PartStarted {
+        /// 1-based part number.
+        part: u32,
+        /// The part's length in bytes.
+        bytes: u64,
     },
     /// `bytes` more bytes of `part` reached the server or the file.
     Bytes {
@@ -50,6 +59,15 @@ pub enum Event {
     PartDone {
         /// 1-based part number.
         part: u32,
+    },
+    /// The transfer succeeded; the last event.
+    Finished(TransferSummary),
+    /// The transfer failed; the last event.
+    Failed {
+        /// What kind of failure.
+        kind: ErrorKind,
+        /// The error message (no secrets).
+        message: String,
     },
 }
 
@@ -86,16 +104,38 @@ impl CancelToken {
     }
 }
 
+/// Where a transfer's events go.
+#[derive(Clone, Default)]
+pub(crate) enum EventSink {
+    /// Nowhere.
+    #[default]
+    None,
+    /// A channel.
+    Channel(Sender<Event>),
+    /// A function, called on the worker that made the event.
+    Callback(Arc<dyn Fn(&Event) + Send + Sync>),
+}
+
+impl std::fmt::Debug for EventSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "None",
+            Self::Channel(_) => "Channel",
+            Self::Callback(_) => "Callback",
+        })
+    }
+}
+
 /// What a transfer's workers consult as they go: where events go, and whether to stop.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Progress {
-    sender: Option<Sender<Event>>,
+    sink: EventSink,
     cancel: CancelToken,
 }
 
 impl Progress {
-    pub fn new(sender: Option<Sender<Event>>, cancel: CancelToken) -> Self {
-        Self { sender, cancel }
+    pub fn new(sink: EventSink, cancel: CancelToken) -> Self {
+        Self { sink, cancel }
     }
 
     /// Fails with [`ErrorKind::Cancelled`] once the transfer was cancelled.
@@ -108,8 +148,24 @@ impl Progress {
 
     /// Sends an event. A receiver that has gone away does not stop the transfer.
     pub fn send(&self, event: impl FnOnce() -> Event) {
-        if let Some(sender) = &self.sender {
-            let _ = sender.send(event());
+        match &self.sink {
+            EventSink::None => {}
+            EventSink::Channel(sender) => {
+                let _ = sender.send(event());
+            }
+            EventSink::Callback(callback) => callback(&event()),
         }
+    }
+
+    /// Sends the last event, [`Event::Finished`] or [`Event::Failed`], and passes `outcome` on.
+    pub fn finish(&self, outcome: Result<TransferSummary>) -> Result<TransferSummary> {
+        self.send(|| match &outcome {
+            Ok(summary) => Event::Finished(summary.clone()),
+            Err(err) => Event::Failed {
+                kind: err.kind(),
+                message: err.to_string(),
+            },
+        });
+        outcome
     }
 }

@@ -158,6 +158,10 @@ impl Upload<'_> {
             offset: 0,
             len: bytes.len() as u64,
         };
+        self.progress.send(|| Event::PartStarted {
+            part: 1,
+            bytes: whole.len,
+        });
         let headers = [
             ("x-amz-checksum-sha256", checksum::to_base64(digest)),
             self.metadata.clone(),
@@ -298,6 +302,10 @@ impl Upload<'_> {
     }
 
     fn upload_part(&self, upload_id: &str, part: Part, digest: &Digest) -> Result<CompletedPart> {
+        self.progress.send(|| Event::PartStarted {
+            part: part.number,
+            bytes: part.len,
+        });
         let checksum = checksum::to_base64(digest);
         let headers = [("x-amz-checksum-sha256", checksum.clone())];
         let etag = self
