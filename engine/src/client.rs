@@ -47,14 +47,16 @@ pub enum VerifyMode {
 #[derive(Debug, Clone, Default)]
 pub struct TransferOptions {
     events: EventSink,
-    cancel: CancelToken,
+    cancel: Option<CancelToken>,
     pub(crate) verify: VerifyMode,
 }
 
 impl TransferOptions {
-    /// Stops the transfer when `token` is cancelled. Default: a token nobody holds.
+    /// Stops the transfer when `token` is cancelled. Default: not cancellable. A cancellable
+    /// transfer opens its own connections (so cancelling can cut them) instead of reusing the
+    /// client's.
     pub fn cancel(mut self, token: CancelToken) -> Self {
-        self.cancel = token;
+        self.cancel = Some(token);
         self
     }
 

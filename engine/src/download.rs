@@ -13,7 +13,7 @@ use tempfile::NamedTempFile;
 use crate::checksum::{self, Digest, Expected, Verification};
 use crate::client::{Inner, TransferSummary, VerifyMode};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Payload};
+use crate::http::{self, Http, Payload};
 use crate::location::S3Uri;
 use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::{self, DEFAULT_PART_SIZE, Part, PartPlan};
@@ -31,8 +31,10 @@ pub(crate) fn download_file(
     source.require_object_key()?;
     let directory = destination_directory(destination)?;
     let signer = Signer::new(&inner.config, source.bucket())?;
+    let (http, _cancellable) = progress.http(inner);
     let download = Download {
         inner,
+        http: &http,
         signer: &signer,
         key: source.key(),
         progress,
@@ -195,6 +197,8 @@ struct RemoteObject {
 
 struct Download<'a> {
     inner: &'a Inner,
+    /// The transfer's HTTP agent (its own when it can be cancelled).
+    http: &'a Http,
     signer: &'a Signer,
     key: &'a str,
     progress: &'a Progress,
@@ -237,7 +241,7 @@ impl Download<'_> {
     fn head(&self) -> Result<RemoteObject> {
         self.inner.with_retries(0, self.progress, |_| {
             let request = self.signer.head_object(self.key, &Timestamp::now());
-            let response = self.inner.http.send(&request, &[], Payload::None)?;
+            let response = self.http.send(&request, &[], Payload::None)?;
             let response = http::expect_status(response, &[200])?;
             let size = http::header(&response, "content-length")
                 .and_then(|length| length.parse().ok())
@@ -280,7 +284,7 @@ impl Download<'_> {
                     headers.push(("if-match", etag.as_str()));
                 }
                 let request = self.signer.get_object(self.key, &Timestamp::now());
-                let response = self.inner.http.send(&request, &headers, Payload::None)?;
+                let response = self.http.send(&request, &headers, Payload::None)?;
                 let mut response = http::expect_status(response, &[200, 206])?;
                 check_range_reply(
                     response.status().as_u16(),

@@ -53,6 +53,11 @@ impl Http {
         Self { agent }
     }
 
+    /// Fails every request in flight on this agent, and every later one.
+    pub fn shutdown(&self) {
+        self.agent.clone().shutdown();
+    }
+
     /// Sends `request` with its signed headers, `extra` unsigned headers (e.g. `range`), and
     /// `payload`. Any status comes back as a response; only transport failures are errors.
     pub fn send(

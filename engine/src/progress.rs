@@ -1,14 +1,15 @@
 //! Progress events, sent on a crossbeam channel the caller chooses, and the cancel token the
 //! workers consult as they go. The engine never prints.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::client::TransferSummary;
+use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
+use crate::http::Http;
 
 /// Bytes a worker moves between two [`Event::Bytes`] reports.
 pub(crate) const REPORT_EVERY: usize = 1024 * 1024;
@@ -73,13 +74,21 @@ pub enum Event {
 
 /// Asks running transfers to stop. Clones share the request.
 ///
-/// Workers check it before every request, between retries, and after every MiB they move, so a
-/// transfer stops within about a MiB per worker (a read blocked on a silent server ends at the
-/// I/O timeout). The multipart upload of a cancelled upload is aborted and a cancelled
-/// download's temporary file removed, as for any failure; the error is [`ErrorKind::Cancelled`].
+/// A transfer given a token gets its own connections, which [`CancelToken::cancel`] shuts down:
+/// requests in flight fail at once, even a read blocked on a silent server. Workers also check
+/// the token before every request, between retries, and after every MiB. The multipart upload
+/// of a cancelled upload is aborted (over fresh connections) and a cancelled download's
+/// temporary file removed, as for any failure; the error is [`ErrorKind::Cancelled`].
 #[derive(Debug, Clone, Default)]
 pub struct CancelToken {
-    cancelled: Arc<AtomicBool>,
+    inner: Arc<CancelState>,
+}
+
+#[derive(Debug, Default)]
+struct CancelState {
+    cancelled: AtomicBool,
+    /// The agents of the transfers holding this token, to shut down on cancel.
+    agents: Mutex<Vec<(u64, Http)>>,
 }
 
 impl CancelToken {
@@ -88,20 +97,53 @@ impl CancelToken {
         Self::default()
     }
 
-    /// Asks every transfer holding this token to stop. Async-signal-safe: only sets a flag.
+    /// Asks every transfer holding this token to stop, and fails their requests in flight.
+    /// Not async-signal-safe: call it from a thread, not from a signal handler.
     pub fn cancel(&self) {
-        self.cancelled.store(true, Ordering::SeqCst);
+        self.inner.cancelled.store(true, Ordering::SeqCst);
+        let agents = std::mem::take(&mut *lock(&self.inner.agents));
+        for (_, http) in agents {
+            http.shutdown();
+        }
     }
 
     /// Whether [`CancelToken::cancel`] was called.
     pub fn is_cancelled(&self) -> bool {
-        self.cancelled.load(Ordering::SeqCst)
+        self.inner.cancelled.load(Ordering::SeqCst)
     }
 
-    /// The flag itself, for signal handlers that set an `AtomicBool` (e.g. `signal-hook`).
-    pub fn flag(&self) -> Arc<AtomicBool> {
-        Arc::clone(&self.cancelled)
+    /// Registers a transfer's agent until the returned guard drops.
+    fn register(&self, http: &Http) -> Registration {
+        static NEXT: AtomicU64 = AtomicU64::new(0);
+        let id = NEXT.fetch_add(1, Ordering::Relaxed);
+        lock(&self.inner.agents).push((id, http.clone()));
+        if self.is_cancelled() {
+            self.cancel();
+        }
+        Registration {
+            token: self.clone(),
+            id,
+        }
     }
+}
+
+/// Removes a finished transfer's agent from its token.
+#[derive(Debug)]
+pub(crate) struct Registration {
+    token: CancelToken,
+    id: u64,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        lock(&self.token.inner.agents).retain(|(id, _)| *id != self.id);
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Where a transfer's events go.
@@ -130,17 +172,30 @@ impl std::fmt::Debug for EventSink {
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Progress {
     sink: EventSink,
-    cancel: CancelToken,
+    cancel: Option<CancelToken>,
 }
 
 impl Progress {
-    pub fn new(sink: EventSink, cancel: CancelToken) -> Self {
+    pub fn new(sink: EventSink, cancel: Option<CancelToken>) -> Self {
         Self { sink, cancel }
+    }
+
+    /// The agent for this transfer: the client's shared one, or, when the transfer can be
+    /// cancelled, one of its own that the token can shut down while the guard lives.
+    pub fn http(&self, inner: &Inner) -> (Http, Option<Registration>) {
+        match &self.cancel {
+            None => (inner.http.clone(), None),
+            Some(token) => {
+                let http = Http::new(&inner.config);
+                let registration = token.register(&http);
+                (http, Some(registration))
+            }
+        }
     }
 
     /// Fails with [`ErrorKind::Cancelled`] once the transfer was cancelled.
     pub fn check_cancelled(&self) -> Result<()> {
-        if self.cancel.is_cancelled() {
+        if self.cancel.as_ref().is_some_and(CancelToken::is_cancelled) {
             return Err(Error::new(ErrorKind::Cancelled, "cancelled"));
         }
         Ok(())

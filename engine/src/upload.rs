@@ -15,7 +15,7 @@ use sha2::{Digest as _, Sha256};
 use crate::checksum::{self, Digest, Record, Verification};
 use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::{self, Payload};
+use crate::http::{self, Http, Payload};
 use crate::location::S3Uri;
 use crate::mapped::{self, Mapped as _, SourceMap};
 use crate::plan::{self, Part, PartPlan, UploadPlan};
@@ -56,8 +56,10 @@ pub(crate) fn upload_file(
         parts: parts.count(),
         composite: checksum::composite(&digests),
     };
+    let (http, _cancellable) = progress.http(inner);
     let upload = Upload {
         inner,
+        http: &http,
         signer: &signer,
         key: destination.key(),
         map: &map,
@@ -142,6 +144,8 @@ fn ensure_unchanged(source: &Path, before: &Metadata) -> Result<()> {
 
 struct Upload<'a> {
     inner: &'a Inner,
+    /// The transfer's HTTP agent (its own when it can be cancelled).
+    http: &'a Http,
     signer: &'a Signer,
     key: &'a str,
     map: &'a SourceMap,
@@ -171,10 +175,9 @@ impl Upload<'_> {
                 .signer
                 .put_object(self.key, &headers, &Timestamp::now());
             let mut body = PartReader::new(self, whole, reported);
-            let response =
-                self.inner
-                    .http
-                    .send(&request, &[], Payload::Reader(&mut body, whole.len))?;
+            let response = self
+                .http
+                .send(&request, &[], Payload::Reader(&mut body, whole.len))?;
             let mut response = http::expect_status(response, &[200])?;
             http::finish_body(&mut response)
         })?;
@@ -269,7 +272,7 @@ impl Upload<'_> {
             let request =
                 self.signer
                     .create_multipart_upload(self.key, &headers, &Timestamp::now());
-            let response = self.inner.http.send(&request, &[], Payload::Empty)?;
+            let response = self.http.send(&request, &[], Payload::Empty)?;
             let mut response = http::expect_status(response, &[200])?;
             let server_now = http::header(&response, "date")
                 .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
@@ -317,8 +320,7 @@ impl Upload<'_> {
                         .upload_part(self.key, part.number, upload_id, &headers, &now)?;
                 let mut body = PartReader::new(self, part, reported);
                 let response =
-                    self.inner
-                        .http
+                    self.http
                         .send(&request, &[], Payload::Reader(&mut body, part.len))?;
                 let mut response = http::expect_status(response, &[200])?;
                 let etag = http::header(&response, "etag")
@@ -345,10 +347,9 @@ impl Upload<'_> {
                 self.signer
                     .complete_multipart_upload(self.key, upload_id, &Timestamp::now());
             let headers = [("content-type", "application/xml")];
-            let response =
-                self.inner
-                    .http
-                    .send(&request, &headers, Payload::Bytes(body.as_bytes()))?;
+            let response = self
+                .http
+                .send(&request, &headers, Payload::Bytes(body.as_bytes()))?;
             let mut response = http::expect_status(response, &[200])?;
             // S3 may answer 200 and still report an error in the body.
             let reply = http::read_text(&mut response)?;
