@@ -36,8 +36,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
                 Event::Planned { total_bytes, .. } => (total, done) = (total_bytes, 0),
                 Event::Bytes { bytes, .. } => done += bytes,
                 Event::Retry { discarded, .. } => done -= discarded,
-                Event::Finished(summary) => println!("done: {summary:?}"),
-                _ => {}
+                Event::Finished(summary) => {
+                    eprintln!(
+                        "\r{} bytes in {:?}: {}",
+                        summary.bytes, summary.elapsed, summary.verification
+                    );
+                    continue;
+                }
+                _ => continue,
             }
             if total > 0 {
                 eprint!("\r{:5.1}%", done as f64 * 100.0 / total as f64);
