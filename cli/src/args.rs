@@ -70,6 +70,21 @@ pub struct CpArgs {
     #[argh(option, default = "String::from(\"auto\")")]
     pub verify: String,
 
+    /// progress display: bar (the default on a terminal), parts (each part's percentage),
+    /// lines (the default otherwise: a plain line per interval) or none
+    #[argh(option)]
+    pub progress: Option<String>,
+
+    /// seconds between progress updates, fractions allowed (default: 0.5 on a terminal, 5
+    /// otherwise, 1 with --json)
+    #[argh(option)]
+    pub progress_interval: Option<f64>,
+
+    /// print each event and the summary (or the error) as a JSON object per line on standard
+    /// output, and no progress on standard error
+    #[argh(switch)]
+    pub json: bool,
+
     /// print nothing but errors
     #[argh(switch, short = 'q')]
     pub quiet: bool,

@@ -1,4 +1,5 @@
-//! `s3mt cp`: turns the arguments into an upload or a download and prints the summary.
+//! `s3mt cp`: turns the arguments into an upload or a download, reports its progress, and
+//! prints the summary.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -9,6 +10,7 @@ use s3mt_engine::{Client, ConfigBuilder, S3Uri, TransferOptions, TransferSummary
 
 use crate::args::CpArgs;
 use crate::exit::UsageError;
+use crate::report::{self, Reporter};
 
 pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
     if let Some(concurrency) = args.concurrency {
@@ -38,44 +40,68 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
             );
         }
     };
-    let options = TransferOptions::default()
-        .verify(verify)
-        .cancel(crate::interrupt::cancel_on_signals()?);
+    let settings = report::Settings::from_args(&args)?;
     let client = Client::new(builder.build()?)?;
 
-    let (direction, from, to, summary) =
-        match (S3Uri::is_s3(&args.source), S3Uri::is_s3(&args.destination)) {
-            (false, true) => {
-                let source = PathBuf::from(&args.source);
-                let destination = upload_destination(&source, args.destination.parse()?)?;
-                let summary = client.upload_file_with(&source, &destination, &options)?;
-                ("upload", args.source, destination.to_string(), summary)
-            }
-            (true, false) => {
-                let source: S3Uri = args.source.parse()?;
-                let destination = download_destination(&source, &args.destination)?;
-                let summary = client.download_file_with(&source, &destination, &options)?;
-                (
-                    "download",
-                    args.source,
-                    destination.display().to_string(),
-                    summary,
-                )
-            }
-            (true, true) => {
-                return Err(UsageError::new("copying from S3 to S3 is not supported yet").into());
-            }
-            (false, false) => {
-                return Err(UsageError::new(
-                    "one of SRC and DST must be an s3://bucket/key address",
-                )
-                .into());
-            }
-        };
-    if !args.quiet {
-        eprintln!("{direction}: {from} -> {to}: {}", describe(&summary));
+    let job = match (S3Uri::is_s3(&args.source), S3Uri::is_s3(&args.destination)) {
+        (false, true) => {
+            let source = PathBuf::from(&args.source);
+            let destination = upload_destination(&source, args.destination.parse()?)?;
+            Job::Upload(source, destination)
+        }
+        (true, false) => {
+            let source: S3Uri = args.source.parse()?;
+            let destination = download_destination(&source, &args.destination)?;
+            Job::Download(source, destination)
+        }
+        (true, true) => {
+            return Err(UsageError::new("copying from S3 to S3 is not supported yet").into());
+        }
+        (false, false) => {
+            return Err(
+                UsageError::new("one of SRC and DST must be an s3://bucket/key address").into(),
+            );
+        }
+    };
+
+    let mut options = TransferOptions::default()
+        .verify(verify)
+        .cancel(crate::interrupt::cancel_on_signals()?);
+    let (reporter, events) = Reporter::start(&settings);
+    if let Some(events) = events {
+        options = options.progress(events);
+    }
+    let outcome = match &job {
+        Job::Upload(source, destination) => client.upload_file_with(source, destination, &options),
+        Job::Download(source, destination) => {
+            client.download_file_with(source, destination, &options)
+        }
+    };
+    // The last sender goes with the options, so the reporter cannot wait for more events.
+    drop(options);
+    reporter.finish();
+    let summary = outcome?;
+
+    let (direction, to) = match &job {
+        Job::Upload(_, destination) => ("upload", destination.to_string()),
+        Job::Download(_, destination) => ("download", destination.display().to_string()),
+    };
+    if settings.json {
+        report::print_summary(direction, &args.source, &to, &summary);
+    } else if !settings.quiet {
+        eprintln!(
+            "{direction}: {} -> {to}: {}",
+            args.source,
+            describe(&summary)
+        );
     }
     Ok(())
+}
+
+/// What `cp` copies, from where to where.
+enum Job {
+    Upload(PathBuf, S3Uri),
+    Download(S3Uri, PathBuf),
 }
 
 /// `s3://bucket/prefix/` (or a bare bucket) gets the source's file name appended, as aws-cli does.

@@ -4,6 +4,7 @@ mod args;
 mod cp;
 mod exit;
 mod interrupt;
+mod report;
 
 use std::process::ExitCode;
 
@@ -34,11 +35,18 @@ fn main() -> ExitCode {
             };
         }
     };
+    let json = match &args.command {
+        Command::Cp(cp) => cp.json,
+    };
     match run(args) {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(err) => {
             eprintln!("s3mt: error: {err:#}");
-            ExitCode::from(exit::for_error(&err))
+            let code = exit::for_error(&err);
+            if json {
+                report::print_error(&err, code);
+            }
+            ExitCode::from(code)
         }
     }
 }

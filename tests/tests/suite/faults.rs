@@ -15,19 +15,10 @@ use s3mt_tests::fixture::{self, TestBucket, dir_entries, run_for, s3mt_for, writ
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, RequestRecord, Rule};
 use s3mt_tests::server::S3Server;
 
-use crate::{MIB, assert_same_bytes};
+use crate::{CP_ARGS, MIB, assert_same_bytes};
 
 /// Three parts: 5, 5 and 3 MiB (and a few bytes).
 const SIZE: usize = 13 * MIB + 5;
-/// What every `cp` runs with: 5 MiB parts, all in flight at once.
-const CP_ARGS: [&str; 6] = [
-    "--part-size",
-    "5MiB",
-    "--multipart-threshold",
-    "5MiB",
-    "--concurrency",
-    "4",
-];
 /// Longest a single `s3mt` run may take.
 const RUN_LIMIT: Duration = Duration::from_secs(90);
 /// What an existing destination holds before a download that must not touch it.

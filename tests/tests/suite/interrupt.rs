@@ -16,7 +16,7 @@ use s3mt_engine::ErrorKind;
 use s3mt_tests::fixture::{TestBucket, dir_entries, finish, write_random_file};
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, RequestRecord, Rule};
 
-use crate::MIB;
+use crate::{CP_ARGS, MIB};
 
 /// Four parts of 5 MiB (the last one 1 MiB and a few bytes).
 const SIZE: usize = 16 * MIB + 3;
@@ -29,15 +29,6 @@ const IO_TIMEOUT: &str = "2";
 const SLACK: Duration = Duration::from_secs(5);
 /// Longest wait for anything: the stalled request to arrive, the process to exit.
 const PATIENCE: Duration = Duration::from_secs(30);
-/// What `cp` runs with: 5 MiB parts, all in flight at once.
-const CP_ARGS: [&str; 6] = [
-    "--part-size",
-    "5MiB",
-    "--multipart-threshold",
-    "5MiB",
-    "--concurrency",
-    "4",
-];
 
 /// Sends SIGINT to the process `pid` (one we started), as Ctrl-C in a terminal would.
 fn interrupt(pid: u32) {

@@ -7,7 +7,18 @@ mod failures;
 mod faults;
 mod integrity;
 mod interrupt;
+mod progress;
 mod roundtrip;
+
+/// What `s3mt cp` runs with in scenarios of a few parts: 5 MiB parts, 4 in flight.
+pub const CP_ARGS: [&str; 6] = [
+    "--part-size",
+    "5MiB",
+    "--multipart-threshold",
+    "5MiB",
+    "--concurrency",
+    "4",
+];
 
 /// One mebibyte.
 pub const MIB: usize = 1024 * 1024;

@@ -1,0 +1,206 @@
+//! `--json`: one JSON object per line on standard output for each event, `Bytes` events
+//! coalesced per part and interval, then a `summary` or an `error` object last.
+
+use std::collections::BTreeMap;
+use std::io::Write as _;
+
+use s3mt_engine::{Event, TransferSummary};
+use serde::Serialize;
+
+use super::Sink;
+use super::tally::Tally;
+
+/// One line of output.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+enum Line<'a> {
+    Planned {
+        total_bytes: u64,
+        part_size: u64,
+        parts: u64,
+    },
+    PartStarted {
+        part: u32,
+        bytes: u64,
+    },
+    /// `bytes` more of `part`; `done` is the running total, retried bytes counted once.
+    Bytes {
+        part: u32,
+        bytes: u64,
+        done: u64,
+    },
+    Retry {
+        part: u32,
+        attempt: u32,
+        reason: &'a str,
+        delay_ms: u128,
+        discarded: u64,
+    },
+    PartDone {
+        part: u32,
+    },
+    Summary {
+        direction: &'a str,
+        source: &'a str,
+        destination: &'a str,
+        bytes: u64,
+        parts: u64,
+        seconds: f64,
+        mb_per_s: f64,
+        verification: String,
+    },
+    Error {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        kind: Option<String>,
+        message: String,
+        exit_code: u8,
+    },
+}
+
+/// Writes `line` and a newline to standard output, flushed so readers see it at once. A closed
+/// standard output is no reason to stop the transfer.
+fn print(line: &Line<'_>) {
+    let mut out = std::io::stdout().lock();
+    let _ = serde_json::to_writer(&mut out, line);
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+}
+
+/// The JSON sink: passes events on as lines, holding `Bytes` back until the interval ends or
+/// another event comes, so that every line stays in event order.
+#[derive(Debug, Default)]
+pub struct Json {
+    pending: BTreeMap<u32, u64>,
+    done: u64,
+}
+
+impl Json {
+    fn flush(&mut self) {
+        for (part, bytes) in std::mem::take(&mut self.pending) {
+            self.done += bytes;
+            print(&Line::Bytes {
+                part,
+                bytes,
+                done: self.done,
+            });
+        }
+    }
+}
+
+impl Sink for Json {
+    fn event(&mut self, event: &Event, _: &Tally) {
+        if let Event::Bytes { part, bytes } = event {
+            *self.pending.entry(*part).or_default() += bytes;
+            return;
+        }
+        self.flush();
+        match event {
+            Event::Planned {
+                total_bytes,
+                part_size,
+                parts,
+            } => print(&Line::Planned {
+                total_bytes: *total_bytes,
+                part_size: *part_size,
+                parts: *parts,
+            }),
+            Event::PartStarted { part, bytes } => print(&Line::PartStarted {
+                part: *part,
+                bytes: *bytes,
+            }),
+            Event::Retry {
+                part,
+                attempt,
+                reason,
+                delay,
+                discarded,
+            } => {
+                self.done = self.done.saturating_sub(*discarded);
+                print(&Line::Retry {
+                    part: *part,
+                    attempt: *attempt,
+                    reason,
+                    delay_ms: delay.as_millis(),
+                    discarded: *discarded,
+                });
+            }
+            Event::PartDone { part } => print(&Line::PartDone { part: *part }),
+            // The summary and the error are printed by the command, which knows more.
+            _ => {}
+        }
+    }
+
+    fn tick(&mut self, _: &Tally) {
+        self.flush();
+    }
+
+    fn end(&mut self, _: &Tally) {
+        self.flush();
+    }
+}
+
+/// The last line of a transfer that succeeded.
+pub fn print_summary(direction: &str, source: &str, destination: &str, summary: &TransferSummary) {
+    let seconds = summary.elapsed.as_secs_f64();
+    let rate = if seconds > 0.0 {
+        summary.bytes as f64 / seconds / 1e6
+    } else {
+        0.0
+    };
+    print(&Line::Summary {
+        direction,
+        source,
+        destination,
+        bytes: summary.bytes,
+        parts: summary.parts,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        mb_per_s: (rate * 10.0).round() / 10.0,
+        verification: summary.verification.to_string(),
+    });
+}
+
+/// The last line of a command that failed: the message printed on standard error, the engine's
+/// error kind when there is one (`network`, `not_found`, ...), and the exit code.
+pub fn print_error(err: &anyhow::Error, exit_code: u8) {
+    let kind = err
+        .chain()
+        .find_map(|cause| cause.downcast_ref::<s3mt_engine::Error>())
+        .map(|err| snake_case(&format!("{:?}", err.kind())));
+    print(&Line::Error {
+        kind,
+        message: format!("{err:#}"),
+        exit_code,
+    });
+}
+
+/// `PreconditionFailed` -> `precondition_failed`.
+fn snake_case(name: &str) -> String {
+    let mut snake = String::with_capacity(name.len() + 4);
+    for (index, c) in name.chars().enumerate() {
+        if c.is_ascii_uppercase() {
+            if index > 0 {
+                snake.push('_');
+            }
+            snake.push(c.to_ascii_lowercase());
+        } else {
+            snake.push(c);
+        }
+    }
+    snake
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_tagged_in_snake_case() {
+        let line = Line::PartStarted { part: 2, bytes: 5 };
+        assert_eq!(
+            serde_json::to_string(&line).unwrap(),
+            r#"{"type":"part_started","part":2,"bytes":5}"#
+        );
+        assert_eq!(snake_case("PreconditionFailed"), "precondition_failed");
+        assert_eq!(snake_case("Network"), "network");
+    }
+}
