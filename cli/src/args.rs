@@ -80,6 +80,39 @@ pub struct CpArgs {
     #[argh(option)]
     pub progress_interval: Option<f64>,
 
+    /// uploads: storage class (STANDARD, STANDARD_IA, GLACIER_IR, ...; default: the bucket's)
+    #[argh(option)]
+    pub storage_class: Option<String>,
+
+    /// uploads: Content-Type (default: guessed from the file extension, else
+    /// application/octet-stream)
+    #[argh(option)]
+    pub content_type: Option<String>,
+
+    /// uploads: user metadata KEY=VALUE, stored as x-amz-meta-KEY (repeatable)
+    #[argh(option)]
+    pub metadata: Vec<String>,
+
+    /// uploads: Cache-Control stored with the object
+    #[argh(option)]
+    pub cache_control: Option<String>,
+
+    /// uploads: Content-Disposition stored with the object
+    #[argh(option)]
+    pub content_disposition: Option<String>,
+
+    /// uploads: server-side encryption, AES256 or aws:kms
+    #[argh(option)]
+    pub sse: Option<String>,
+
+    /// uploads: KMS key id or ARN for --sse aws:kms
+    #[argh(option)]
+    pub sse_kms_key_id: Option<String>,
+
+    /// uploads: fail (exit 9) instead of replacing an existing object
+    #[argh(switch)]
+    pub no_overwrite: bool,
+
     /// print each event and the summary (or the error) as a JSON object per line on standard
     /// output, and no progress on standard error
     #[argh(switch)]

@@ -6,7 +6,10 @@ use std::time::Duration;
 
 use anyhow::Result;
 use s3mt_engine::plan::{format_size, parse_size};
-use s3mt_engine::{Client, ConfigBuilder, S3Uri, TransferOptions, TransferSummary, VerifyMode};
+use s3mt_engine::{
+    Client, ConfigBuilder, ObjectOptions, S3Uri, ServerSideEncryption, TransferOptions,
+    TransferSummary, VerifyMode,
+};
 
 use crate::args::CpArgs;
 use crate::exit::UsageError;
@@ -40,6 +43,7 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
             );
         }
     };
+    let object = object_options(&args)?;
     let settings = report::Settings::from_args(&args)?;
     let client = Client::new(builder.build()?)?;
 
@@ -50,6 +54,13 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
             Job::Upload(source, destination)
         }
         (true, false) => {
+            if object != ObjectOptions::default() {
+                return Err(UsageError::new(
+                    "--storage-class, --content-type, --metadata, --cache-control, \
+                     --content-disposition, --sse and --no-overwrite apply to uploads only",
+                )
+                .into());
+            }
             let source: S3Uri = args.source.parse()?;
             let destination = download_destination(&source, &args.destination)?;
             Job::Download(source, destination)
@@ -66,6 +77,7 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
 
     let mut options = TransferOptions::default()
         .verify(verify)
+        .object(object)
         .cancel(crate::interrupt::cancel_on_signals()?);
     let (reporter, events) = Reporter::start(&settings);
     if let Some(events) = events {
@@ -96,6 +108,40 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The upload's object options, checked before anything is sent.
+fn object_options(args: &CpArgs) -> Result<ObjectOptions> {
+    let mut object = ObjectOptions::default().no_overwrite(args.no_overwrite);
+    if let Some(class) = &args.storage_class {
+        object = object.storage_class(class);
+    }
+    if let Some(content_type) = &args.content_type {
+        object = object.content_type(content_type);
+    }
+    for pair in &args.metadata {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| UsageError::new(format!("--metadata {pair:?}: expected KEY=VALUE")))?;
+        object = object.metadata(key, value);
+    }
+    if let Some(value) = &args.cache_control {
+        object = object.cache_control(value);
+    }
+    if let Some(value) = &args.content_disposition {
+        object = object.content_disposition(value);
+    }
+    match (&args.sse, &args.sse_kms_key_id) {
+        (Some(algorithm), key) => {
+            object = object.encryption(ServerSideEncryption::parse(algorithm, key.as_deref())?);
+        }
+        (None, Some(_)) => {
+            return Err(UsageError::new("--sse-kms-key-id goes only with --sse aws:kms").into());
+        }
+        (None, None) => {}
+    }
+    object.validate()?;
+    Ok(object)
 }
 
 /// What `cp` copies, from where to where.

@@ -20,6 +20,8 @@ pub const CHANGED: u8 = 6;
 pub const TRANSIENT: u8 = 7;
 /// The data did not match its checksum, or could not be verified under `--verify require`.
 pub const INTEGRITY: u8 = 8;
+/// The destination object exists and `--no-overwrite` was given.
+pub const ALREADY_EXISTS: u8 = 9;
 /// Interrupted (Ctrl-C) or cancelled.
 pub const INTERRUPTED: u8 = 130;
 
@@ -35,6 +37,7 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
             TRANSIENT
         }
         ErrorKind::Integrity => INTEGRITY,
+        ErrorKind::AlreadyExists => ALREADY_EXISTS,
         ErrorKind::Cancelled => INTERRUPTED,
         _ => UNEXPECTED,
     }

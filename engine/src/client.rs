@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
 use crate::location::S3Uri;
+use crate::object_options::ObjectOptions;
 use crate::progress::{CancelToken, Event, EventSink, Progress};
 use crate::retry::RetryPolicy;
 use crate::sign::Signer;
@@ -49,6 +50,7 @@ pub struct TransferOptions {
     events: EventSink,
     cancel: Option<CancelToken>,
     pub(crate) verify: VerifyMode,
+    pub(crate) object: ObjectOptions,
 }
 
 impl TransferOptions {
@@ -63,6 +65,14 @@ impl TransferOptions {
     /// How strictly downloads are verified. Default: [`VerifyMode::Auto`].
     pub fn verify(mut self, mode: VerifyMode) -> Self {
         self.verify = mode;
+        self
+    }
+
+    /// What uploads store with the object (storage class, content type, metadata ...) and
+    /// whether they may replace an existing one. Default: [`ObjectOptions::default`]. Ignored
+    /// by downloads.
+    pub fn object(mut self, options: ObjectOptions) -> Self {
+        self.object = options;
         self
     }
 
@@ -134,7 +144,8 @@ impl Client {
         options: &TransferOptions,
     ) -> Result<TransferSummary> {
         let progress = Progress::new(options.events.clone(), options.cancel.clone());
-        let outcome = upload::upload_file(&self.inner, source, destination, &progress);
+        let outcome =
+            upload::upload_file(&self.inner, source, destination, &options.object, &progress);
         progress.finish(outcome.map_err(|err| {
             err.context(format_args!("upload {} to {destination}", source.display()))
         }))

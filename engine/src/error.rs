@@ -18,6 +18,8 @@ pub enum ErrorKind {
     AccessDenied,
     /// The object changed while it was being downloaded (412 on `If-Match`).
     PreconditionFailed,
+    /// The object exists and the upload was asked not to replace it (412 on `If-None-Match`).
+    AlreadyExists,
     /// The local source file changed while it was being uploaded.
     SourceChanged,
     /// The server answered with an error status this client does not retry.

@@ -70,7 +70,7 @@ impl Http {
             .method(method(request.method))
             .uri(request.url.as_str());
         for (name, value) in &request.headers {
-            builder = builder.header(*name, value.as_str());
+            builder = builder.header(name.as_ref(), value.as_str());
         }
         for (name, value) in extra {
             builder = builder.header(*name, *value);

@@ -40,6 +40,7 @@ mod error;
 mod http;
 mod location;
 mod mapped;
+mod object_options;
 pub mod plan;
 mod progress;
 mod retry;
@@ -55,5 +56,8 @@ pub use config::{
 };
 pub use error::{Error, ErrorKind, Result, ServiceError};
 pub use location::S3Uri;
+pub use object_options::{
+    DEFAULT_CONTENT_TYPE, ObjectOptions, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,
+};
 pub use progress::{CancelToken, Event};
 pub use xml::MultipartUpload;

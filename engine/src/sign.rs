@@ -9,13 +9,14 @@ use url::Url;
 
 use crate::config::{Addressing, Config};
 use crate::error::{Error, Result};
+use crate::object_options::Header;
 
 /// A presigned request: send `method` to `url` with exactly these headers (they were signed).
 #[derive(Clone)]
 pub(crate) struct SignedRequest {
     pub method: Method,
     pub url: Url,
-    pub headers: Vec<(&'static str, String)>,
+    pub headers: Vec<Header>,
 }
 
 impl std::fmt::Debug for SignedRequest {
@@ -68,10 +69,10 @@ impl Signer {
         &self,
         mut action: A,
         now: &Timestamp,
-        headers: &[(&'static str, String)],
+        headers: &[Header],
     ) -> SignedRequest {
         for (name, value) in headers {
-            action.headers_mut().insert(*name, value.clone());
+            action.headers_mut().insert(name.clone(), value.clone());
         }
         SignedRequest {
             method: A::METHOD,
@@ -80,12 +81,7 @@ impl Signer {
         }
     }
 
-    pub fn put_object(
-        &self,
-        key: &str,
-        headers: &[(&'static str, String)],
-        now: &Timestamp,
-    ) -> SignedRequest {
+    pub fn put_object(&self, key: &str, headers: &[Header], now: &Timestamp) -> SignedRequest {
         self.finish(
             self.bucket.put_object(Some(&self.credentials), key),
             now,
@@ -96,7 +92,7 @@ impl Signer {
     pub fn create_multipart_upload(
         &self,
         key: &str,
-        headers: &[(&'static str, String)],
+        headers: &[Header],
         now: &Timestamp,
     ) -> SignedRequest {
         let action = self
@@ -110,7 +106,7 @@ impl Signer {
         key: &str,
         part_number: u32,
         upload_id: &str,
-        headers: &[(&'static str, String)],
+        headers: &[Header],
         now: &Timestamp,
     ) -> Result<SignedRequest> {
         let number = u16::try_from(part_number)
@@ -130,6 +126,7 @@ impl Signer {
         &self,
         key: &str,
         upload_id: &str,
+        headers: &[Header],
         now: &Timestamp,
     ) -> SignedRequest {
         let action = self.bucket.complete_multipart_upload(
@@ -138,7 +135,7 @@ impl Signer {
             upload_id,
             std::iter::empty::<&str>(),
         );
-        self.finish(action, now, &[])
+        self.finish(action, now, headers)
     }
 
     pub fn abort_multipart_upload(
@@ -159,7 +156,7 @@ impl Signer {
         self.finish(
             action,
             now,
-            &[("x-amz-checksum-mode", "ENABLED".to_owned())],
+            &[("x-amz-checksum-mode".into(), "ENABLED".to_owned())],
         )
     }
 

@@ -18,6 +18,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
 use crate::location::S3Uri;
 use crate::mapped::{self, Mapped as _, SourceMap};
+use crate::object_options::{Header, ObjectOptions};
 use crate::plan::{self, Part, PartPlan, UploadPlan};
 use crate::progress::{Event, Progress, REPORT_EVERY};
 use crate::sign::Signer;
@@ -27,10 +28,12 @@ pub(crate) fn upload_file(
     inner: &Inner,
     source: &Path,
     destination: &S3Uri,
+    object: &ObjectOptions,
     progress: &Progress,
 ) -> Result<TransferSummary> {
     let started = Instant::now();
     destination.require_object_key()?;
+    object.validate()?;
     let (file, metadata) = open_source(source)?;
     let size = metadata.len();
     let plan = plan::plan_upload(
@@ -64,7 +67,13 @@ pub(crate) fn upload_file(
         key: destination.key(),
         map: &map,
         progress,
-        metadata: (checksum::METADATA_HEADER, record.to_metadata()),
+        destination,
+        object_headers: {
+            let mut headers = object.object_headers(source);
+            headers.push((checksum::METADATA_HEADER.into(), record.to_metadata()));
+            headers
+        },
+        condition: object.condition_headers(),
     };
     match plan {
         UploadPlan::Single => {
@@ -150,8 +159,12 @@ struct Upload<'a> {
     key: &'a str,
     map: &'a SourceMap,
     progress: &'a Progress,
-    /// s3mt's integrity record, stored as user metadata on the object.
-    metadata: (&'static str, String),
+    destination: &'a S3Uri,
+    /// What is stored with the object (content type, storage class, user metadata ...) and
+    /// s3mt's integrity record, for PutObject and CreateMultipartUpload.
+    object_headers: Vec<Header>,
+    /// `If-None-Match: *` under no-overwrite, for the request that creates the object.
+    condition: Vec<Header>,
 }
 
 impl Upload<'_> {
@@ -166,21 +179,22 @@ impl Upload<'_> {
             part: 1,
             bytes: whole.len,
         });
-        let headers = [
-            ("x-amz-checksum-sha256", checksum::to_base64(digest)),
-            self.metadata.clone(),
-        ];
-        self.inner.with_retries(1, self.progress, |reported| {
-            let request = self
-                .signer
-                .put_object(self.key, &headers, &Timestamp::now());
-            let mut body = PartReader::new(self, whole, reported);
-            let response = self
-                .http
-                .send(&request, &[], Payload::Reader(&mut body, whole.len))?;
-            let mut response = http::expect_status(response, &[200])?;
-            http::finish_body(&mut response)
-        })?;
+        let mut headers = vec![("x-amz-checksum-sha256".into(), checksum::to_base64(digest))];
+        headers.extend(self.object_headers.iter().cloned());
+        headers.extend(self.condition.iter().cloned());
+        self.inner
+            .with_retries(1, self.progress, |reported| {
+                let request = self
+                    .signer
+                    .put_object(self.key, &headers, &Timestamp::now());
+                let mut body = PartReader::new(self, whole, reported);
+                let response =
+                    self.http
+                        .send(&request, &[], Payload::Reader(&mut body, whole.len))?;
+                let mut response = http::expect_status(response, &[200])?;
+                http::finish_body(&mut response)
+            })
+            .map_err(|err| self.already_exists(err))?;
         self.progress.send(|| Event::PartDone { part: 1 });
         Ok(())
     }
@@ -246,7 +260,11 @@ impl Upload<'_> {
             return Ok(());
         };
         let dropped = error.service_error().and_then(|s| s.code.as_deref()) == Some("NoSuchUpload");
-        let restartable = (dropped || completing) && error.kind() != ErrorKind::Cancelled;
+        let restartable = (dropped || completing)
+            && !matches!(
+                error.kind(),
+                ErrorKind::Cancelled | ErrorKind::AlreadyExists
+            );
         let error = match self.inner.abort(self.signer, self.key, &upload_id) {
             Ok(()) => error.note("the multipart upload was aborted"),
             Err(abort_error) => error.note(format_args!(
@@ -261,36 +279,37 @@ impl Upload<'_> {
     /// server may hold an upload nobody knows of, so after a retried Create the uploads of this
     /// key started during our attempts (by the server's clock) are aborted.
     fn create(&self) -> Result<String> {
-        let headers = [
-            ("x-amz-checksum-algorithm", "SHA256".to_owned()),
-            self.metadata.clone(),
-        ];
+        let mut headers = vec![("x-amz-checksum-algorithm".into(), "SHA256".to_owned())];
+        headers.extend(self.object_headers.iter().cloned());
         let started = Instant::now();
         let mut attempts = 0;
-        let (upload_id, server_now) = self.inner.with_retries(0, self.progress, |_| {
+        // The server's clock, from the last reply of any status.
+        let mut server_now = None;
+        let outcome = self.inner.with_retries(0, self.progress, |_| {
             attempts += 1;
             let request =
                 self.signer
                     .create_multipart_upload(self.key, &headers, &Timestamp::now());
             let response = self.http.send(&request, &[], Payload::Empty)?;
-            let mut response = http::expect_status(response, &[200])?;
-            let server_now = http::header(&response, "date")
+            server_now = http::header(&response, "date")
                 .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
-                .map(|date| date.timestamp());
-            Ok((
-                xml::parse_upload_id(&http::read_text(&mut response)?)?,
-                server_now,
-            ))
-        })?;
-        if attempts > 1 {
+                .map(|date| date.timestamp())
+                .or(server_now);
+            let mut response = http::expect_status(response, &[200])?;
+            xml::parse_upload_id(&http::read_text(&mut response)?)
+        });
+        // A Create that failed, or succeeded only on a retry, may have left uploads behind: a
+        // reply lost after the server created one, or a server that errs after creating it.
+        if attempts > 1 || outcome.is_err() {
             let window = server_now.map(|now| attempt_window(now, started.elapsed()));
-            self.abort_orphans(&upload_id, window);
+            let ours = outcome.as_deref().unwrap_or_default();
+            self.abort_orphans(ours, window);
         }
-        Ok(upload_id)
+        outcome
     }
 
-    /// Aborts this key's uploads other than `ours` that began within `window` (best effort:
-    /// the upload itself has succeeded; without a server clock, nothing is aborted).
+    /// Aborts this key's uploads other than `ours` that began within `window` (best effort;
+    /// without a server clock, nothing is aborted).
     fn abort_orphans(&self, ours: &str, window: Option<(Timestamp, Timestamp)>) {
         let Some(window) = window else { return };
         let Ok(uploads) = self.inner.list_uploads(self.signer, self.key) else {
@@ -310,7 +329,7 @@ impl Upload<'_> {
             bytes: part.len,
         });
         let checksum = checksum::to_base64(digest);
-        let headers = [("x-amz-checksum-sha256", checksum.clone())];
+        let headers = [("x-amz-checksum-sha256".into(), checksum.clone())];
         let etag = self
             .inner
             .with_retries(part.number, self.progress, |reported| {
@@ -342,30 +361,50 @@ impl Upload<'_> {
 
     fn complete(&self, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
         let body = xml::complete_body(parts);
-        self.inner.with_retries(0, self.progress, |_| {
-            let request =
-                self.signer
-                    .complete_multipart_upload(self.key, upload_id, &Timestamp::now());
-            let headers = [("content-type", "application/xml")];
-            let response = self
-                .http
-                .send(&request, &headers, Payload::Bytes(body.as_bytes()))?;
-            let mut response = http::expect_status(response, &[200])?;
-            // S3 may answer 200 and still report an error in the body.
-            let reply = http::read_text(&mut response)?;
-            match xml::parse_error(200, &reply) {
-                // An error inside a 200 is transient by S3's own account: always retried.
-                Some(service) => {
-                    let error = http::service_error(service);
-                    Err(if error.is_retryable() {
-                        error
-                    } else {
-                        Error::new(ErrorKind::ServerBusy, error.to_string())
-                    })
+        self.inner
+            .with_retries(0, self.progress, |_| {
+                let request = self.signer.complete_multipart_upload(
+                    self.key,
+                    upload_id,
+                    &self.condition,
+                    &Timestamp::now(),
+                );
+                let headers = [("content-type", "application/xml")];
+                let response =
+                    self.http
+                        .send(&request, &headers, Payload::Bytes(body.as_bytes()))?;
+                let mut response = http::expect_status(response, &[200])?;
+                // S3 may answer 200 and still report an error in the body.
+                let reply = http::read_text(&mut response)?;
+                match xml::parse_error(200, &reply) {
+                    // An error inside a 200 is transient by S3's own account: always retried.
+                    Some(service) => {
+                        let error = http::service_error(service);
+                        Err(if error.is_retryable() {
+                            error
+                        } else {
+                            Error::new(ErrorKind::ServerBusy, error.to_string())
+                        })
+                    }
+                    None => Ok(()),
                 }
-                None => Ok(()),
-            }
-        })
+            })
+            .map_err(|err| self.already_exists(err))
+    }
+
+    /// Under no-overwrite, the server's 412 says the object exists: [`ErrorKind::AlreadyExists`].
+    fn already_exists(&self, err: Error) -> Error {
+        if self.condition.is_empty() || err.kind() != ErrorKind::PreconditionFailed {
+            return err;
+        }
+        let error = Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{} already exists (no-overwrite)", self.destination),
+        );
+        match err.service_error() {
+            Some(service) => error.with_service(service.clone()),
+            None => error,
+        }
     }
 }
 

@@ -168,6 +168,25 @@ impl TestBucket {
         reply
     }
 
+    /// The response headers of a plain presigned HeadObject of `key` (names lowercase), and
+    /// its status.
+    pub fn head_object(&self, key: &str) -> (u16, Vec<(String, String)>) {
+        let (bucket, credentials) = self.rusty();
+        let url = bucket.head_object(Some(&credentials), key).sign(PRESIGN);
+        let response = agent().head(url.as_str()).call().expect("HEAD");
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| {
+                (
+                    name.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(value.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        (response.status().as_u16(), headers)
+    }
+
     fn rusty(&self) -> (rusty_s3::Bucket, rusty_s3::Credentials) {
         let endpoint = self.server.endpoint().parse().expect("endpoint URL");
         let bucket = rusty_s3::Bucket::new(

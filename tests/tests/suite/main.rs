@@ -7,6 +7,7 @@ mod failures;
 mod faults;
 mod integrity;
 mod interrupt;
+mod object_options;
 mod progress;
 mod roundtrip;
 
