@@ -15,7 +15,7 @@ use s3mt_tests::fixture::{self, TestBucket, dir_entries, run_for, s3mt_for, writ
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, RequestRecord, Rule};
 use s3mt_tests::server::S3Server;
 
-use crate::{CP_ARGS, MIB, assert_same_bytes};
+use crate::{MIB, assert_same_bytes, cp_command};
 
 /// Three parts: 5, 5 and 3 MiB (and a few bytes).
 const SIZE: usize = 13 * MIB + 5;
@@ -174,13 +174,12 @@ fn cp_through_proxy(bucket: &TestBucket, case: &Case, source: &str, destination:
     for rule in &case.rules {
         proxy.add(rule.clone());
     }
-    let mut command = bucket.s3mt();
-    command
-        .arg("--endpoint-url")
-        .arg(proxy.endpoint())
-        .args(["cp", source, destination])
-        .args(CP_ARGS)
-        .args(&case.args);
+    let mut command = cp_command(
+        bucket,
+        Some(&proxy.endpoint()),
+        [source, destination],
+        &case.args,
+    );
     let started = Instant::now();
     if let Some(duration) = case.refuse_for {
         proxy.refuse_connections_for(duration);

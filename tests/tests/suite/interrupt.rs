@@ -16,7 +16,7 @@ use s3mt_engine::ErrorKind;
 use s3mt_tests::fixture::{TestBucket, dir_entries, finish, write_random_file};
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, RequestRecord, Rule};
 
-use crate::{CP_ARGS, MIB};
+use crate::{MIB, cp_command};
 
 /// Four parts of 5 MiB (the last one 1 MiB and a few bytes).
 const SIZE: usize = 16 * MIB + 3;
@@ -49,13 +49,8 @@ fn interrupt_in_flight(
     [source, destination]: [&str; 2],
     args: &[&str],
 ) -> (i32, String, Duration) {
-    let mut command = bucket.s3mt();
+    let mut command = cp_command(bucket, Some(&proxy.endpoint()), [source, destination], args);
     command
-        .arg("--endpoint-url")
-        .arg(proxy.endpoint())
-        .args(["cp", source, destination])
-        .args(CP_ARGS)
-        .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

@@ -21,6 +21,25 @@ pub const CP_ARGS: [&str; 6] = [
     "4",
 ];
 
+/// `s3mt [--endpoint-url ENDPOINT] cp SOURCE DESTINATION CP_ARGS ARGS`: the endpoint given
+/// (a proxy) replaces the server's.
+pub fn cp_command(
+    bucket: &s3mt_tests::fixture::TestBucket,
+    endpoint: Option<&str>,
+    [source, destination]: [&str; 2],
+    args: &[&str],
+) -> std::process::Command {
+    let mut command = bucket.s3mt();
+    if let Some(endpoint) = endpoint {
+        command.args(["--endpoint-url", endpoint]);
+    }
+    command
+        .args(["cp", source, destination])
+        .args(CP_ARGS)
+        .args(args);
+    command
+}
+
 /// One mebibyte.
 pub const MIB: usize = 1024 * 1024;
 

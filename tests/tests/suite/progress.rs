@@ -3,36 +3,27 @@
 //! and silence under `--quiet`.
 
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::Duration;
 
 use s3mt_tests::fixture::{TestBucket, run, write_random_file};
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, Rule};
 use serde_json::Value;
 
-use crate::{CP_ARGS, MIB, assert_same_bytes};
+use crate::{MIB, assert_same_bytes, cp_command};
 
 /// Three parts: 5, 5 and 3 MiB (and a few bytes).
 const SIZE: usize = 13 * MIB + 5;
 const PARTS: u64 = 3;
 
-/// `s3mt [--endpoint-url ENDPOINT] cp SOURCE DESTINATION CP_ARGS ARGS`: the endpoint given
-/// (a proxy) replaces the server's.
+/// Runs [`cp_command`].
 fn cp(
     bucket: &TestBucket,
     endpoint: Option<&str>,
-    [source, destination]: [&str; 2],
+    paths: [&str; 2],
     args: &[&str],
 ) -> (Output, String, String) {
-    let mut command: Command = bucket.s3mt();
-    if let Some(endpoint) = endpoint {
-        command.args(["--endpoint-url", endpoint]);
-    }
-    command
-        .args(["cp", source, destination])
-        .args(CP_ARGS)
-        .args(args);
-    run(&mut command)
+    run(&mut cp_command(bucket, endpoint, paths, args))
 }
 
 /// [`cp`], which must succeed; returns its stdout and stderr.
