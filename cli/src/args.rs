@@ -5,6 +5,7 @@ use argh::FromArgs;
 /// s3mt: fast, verified multipart transfers between files and S3.
 ///
 /// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
+/// `s3mt --version` prints the version.
 #[derive(FromArgs, Debug)]
 #[argh(help_triggers("-h", "--help", "help"))]
 pub struct Args {

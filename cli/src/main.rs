@@ -20,6 +20,11 @@ fn main() -> ExitCode {
         .first()
         .map_or("s3mt", |arg0| arg0.rsplit('/').next().unwrap_or(arg0));
     let strings: Vec<&str> = raw.iter().skip(1).map(String::as_str).collect();
+    // argh has no --version of its own.
+    if strings == ["--version"] {
+        println!("s3mt {}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::from(exit::SUCCESS);
+    }
     let args = match <Args as argh::FromArgs>::from_args(&[name], &strings) {
         Ok(args) => args,
         Err(early) => {

@@ -85,6 +85,8 @@ impl S3Server {
     /// When `weed` cannot be found or installed, the data dir cannot be prepared, or the
     /// server does not become ready within 60 s (the error then holds the log's last lines).
     pub fn start() -> io::Result<S3Server> {
+        static SWEEP: Once = Once::new();
+        SWEEP.call_once(remove_stale_data_dirs);
         let weed = tools::weed_binary()?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let data_dir = env::temp_dir().join(format!("s3mt-test-{}-{id}", process::id()));
@@ -727,4 +729,24 @@ fn reap(pid: u32, block: bool) -> bool {
     // SAFETY: waitpid(2) on a single positive PID, writing into a local c_int.
     let r = unsafe { libc::waitpid(pid, &mut status, flags) };
     r != 0
+}
+
+/// Removes the data dirs of test processes that died without cleaning up (killed by a signal,
+/// so neither `Drop` nor the exit handler ran). Their servers died with them (PDEATHSIG).
+fn remove_stale_data_dirs() {
+    let Ok(entries) = fs::read_dir(env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let pid = name
+            .to_str()
+            .and_then(|name| name.strip_prefix("s3mt-test-"))
+            .and_then(|rest| rest.split('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok());
+        let dead = pid.is_some_and(|pid| !Path::new(&format!("/proc/{pid}")).exists());
+        if dead {
+            let _ = fs::remove_dir_all(entry.path());
+        }
+    }
 }

@@ -201,3 +201,11 @@ fn invalid_session_token_exits_5_without_showing_it() {
         .arg(format!("s3://{}/k", bucket.name())));
     assert_eq!(output.status.code(), Some(5), "{stderr}");
 }
+
+#[test]
+fn version_prints_the_package_version() {
+    let bucket = TestBucket::new("version");
+    let (output, stdout, stderr) = run(bucket.s3mt().arg("--version"));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout.trim(), format!("s3mt {}", env!("CARGO_PKG_VERSION")));
+}
