@@ -28,9 +28,21 @@ pub struct Args {
 /// The subcommands.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "parsed once per run; argh wants the variants unboxed"
+)]
 pub enum Command {
     /// Copy a file to or from S3.
     Cp(CpArgs),
+    /// List objects.
+    Ls(LsArgs),
+    /// Delete an object.
+    Rm(RmArgs),
+    /// Print a presigned URL.
+    Presign(PresignArgs),
+    /// List or abort incomplete multipart uploads.
+    Uploads(UploadsArgs),
 }
 
 /// Copy a local file to S3 (SRC a path, DST s3://bucket/key) or an object to a file (the reverse).
@@ -122,4 +134,98 @@ pub struct CpArgs {
     /// print nothing but errors
     #[argh(switch, short = 'q')]
     pub quiet: bool,
+}
+
+/// List the objects under s3://bucket[/prefix], every key below the prefix (recursive), one line
+/// each: last modified (UTC), size in bytes, full key.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ls")]
+pub struct LsArgs {
+    /// s3://bucket or s3://bucket/prefix (keys starting with it, not only a "directory")
+    #[argh(positional)]
+    pub location: String,
+
+    /// print one JSON object per object instead: {"key","size","last_modified","etag"}
+    #[argh(switch)]
+    pub json: bool,
+}
+
+/// Delete the object s3://bucket/key. S3 answers success even when the key does not exist, so
+/// deleting a missing key succeeds too.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "rm")]
+pub struct RmArgs {
+    /// s3://bucket/key
+    #[argh(positional)]
+    pub location: String,
+}
+
+/// Print a presigned URL for s3://bucket/key: anyone holding it can make that one request until
+/// it expires, without credentials. Nothing is sent to S3.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "presign")]
+pub struct PresignArgs {
+    /// s3://bucket/key
+    #[argh(positional)]
+    pub location: String,
+
+    /// how long the URL works: 90s, 15m, 1h, 7d or plain seconds, 1 second to 7 days
+    /// (default: 1h)
+    #[argh(option, default = "String::from(\"1h\")")]
+    pub expires: String,
+
+    /// the request it allows: get (download) or put (upload with a plain PUT of the body)
+    #[argh(option, default = "String::from(\"get\")")]
+    pub method: String,
+}
+
+/// List or abort incomplete multipart uploads (they keep their parts, and their cost, until
+/// completed or aborted).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "uploads")]
+pub struct UploadsArgs {
+    #[argh(subcommand)]
+    pub command: UploadsCommand,
+}
+
+/// The `uploads` subcommands.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand)]
+pub enum UploadsCommand {
+    /// List incomplete multipart uploads.
+    Ls(UploadsLsArgs),
+    /// Abort incomplete multipart uploads.
+    Abort(UploadsAbortArgs),
+}
+
+/// List the incomplete multipart uploads under s3://bucket[/prefix], one line each: initiated
+/// (UTC), upload id, key.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "ls")]
+pub struct UploadsLsArgs {
+    /// s3://bucket or s3://bucket/prefix
+    #[argh(positional)]
+    pub location: String,
+
+    /// only uploads initiated longer ago than this: 90s, 15m, 24h, 7d or plain seconds
+    #[argh(option)]
+    pub older_than: Option<String>,
+}
+
+/// Abort every incomplete multipart upload under s3://bucket[/prefix] (and print each), or with
+/// --upload-id the one upload of s3://bucket/key.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "abort")]
+pub struct UploadsAbortArgs {
+    /// s3://bucket[/prefix], or s3://bucket/key with --upload-id
+    #[argh(positional)]
+    pub location: String,
+
+    /// only uploads initiated longer ago than this: 90s, 15m, 24h, 7d or plain seconds
+    #[argh(option)]
+    pub older_than: Option<String>,
+
+    /// abort only this upload of the key given
+    #[argh(option)]
+    pub upload_id: Option<String>,
 }

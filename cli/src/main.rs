@@ -2,9 +2,14 @@
 
 mod args;
 mod cp;
+mod duration;
 mod exit;
 mod interrupt;
+mod ls;
+mod presign;
 mod report;
+mod rm;
+mod uploads;
 
 use std::process::ExitCode;
 
@@ -42,6 +47,8 @@ fn main() -> ExitCode {
     };
     let json = match &args.command {
         Command::Cp(cp) => cp.json,
+        Command::Ls(ls) => ls.json,
+        _ => false,
     };
     match run(args) {
         Ok(()) => ExitCode::from(exit::SUCCESS),
@@ -60,6 +67,10 @@ fn run(args: Args) -> Result<()> {
     let builder = config_builder(&args)?;
     match args.command {
         Command::Cp(cp) => cp::run(builder, cp),
+        Command::Ls(ls) => ls::run(builder, &ls),
+        Command::Rm(rm) => rm::run(builder, &rm),
+        Command::Presign(presign) => presign::run(builder, &presign),
+        Command::Uploads(uploads) => uploads::run(builder, uploads.command),
     }
 }
 

@@ -17,7 +17,7 @@ use crate::object_options::ObjectOptions;
 use crate::progress::{CancelToken, Event, EventSink, Progress};
 use crate::retry::RetryPolicy;
 use crate::sign::Signer;
-use crate::xml::{self, MultipartUpload};
+use crate::xml::{self, MultipartUpload, ObjectInfo};
 use crate::{download, upload};
 
 /// A cheap-to-clone handle for transfers. Clones share one connection pool and one worker pool
@@ -92,6 +92,19 @@ impl TransferOptions {
         self
     }
 }
+
+/// The request a presigned URL allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PresignMethod {
+    /// GetObject: download the object.
+    #[default]
+    Get,
+    /// PutObject: upload (or replace) the object with a plain PUT of the body.
+    Put,
+}
+
+/// The longest expiry S3 accepts for a presigned URL: 7 days.
+pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// What a finished transfer did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +208,70 @@ impl Client {
             }
             other => other.map_err(|err| err.context(format_args!("create bucket {bucket}"))),
         }
+    }
+
+    /// Lists the objects in `bucket` whose keys start with `prefix`, every page (ListObjectsV2
+    /// with continuation tokens), in the server's order (by key).
+    pub fn list_objects(&self, bucket: &str, prefix: &str) -> Result<Vec<ObjectInfo>> {
+        let signer = Signer::new(&self.inner.config, bucket)?;
+        let mut objects = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let page = self
+                .inner
+                .with_retries(0, &Progress::default(), |_| {
+                    let request =
+                        signer.list_objects_v2(prefix, token.as_deref(), &Timestamp::now());
+                    let response = self.inner.http.send(&request, &[], Payload::None)?;
+                    let mut response = http::expect_status(response, &[200])?;
+                    xml::parse_list_objects(&http::read_text(&mut response)?)
+                })
+                .map_err(|err| err.context(format_args!("list objects in {bucket}")))?;
+            objects.extend(page.objects);
+            match page.next {
+                Some(next) => token = Some(next),
+                None => return Ok(objects),
+            }
+        }
+    }
+
+    /// Deletes the object at `location`. S3 reports success whether or not the key existed.
+    pub fn delete_object(&self, location: &S3Uri) -> Result<()> {
+        location.require_object_key()?;
+        let signer = Signer::new(&self.inner.config, location.bucket())?;
+        self.inner
+            .with_retries(0, &Progress::default(), |_| {
+                let request = signer.delete_object(location.key(), &Timestamp::now());
+                let response = self.inner.http.send(&request, &[], Payload::None)?;
+                let mut response = http::expect_status(response, &[200, 204])?;
+                http::finish_body(&mut response)
+            })
+            .map_err(|err| err.context(format_args!("delete {location}")))
+    }
+
+    /// A presigned URL for `method` on `location`, valid for `expires` (1 second to
+    /// [`MAX_PRESIGN_EXPIRY`]) from now. Nothing is sent. The URL is a bearer credential for
+    /// that one request: whoever holds it can use it until it expires.
+    pub fn presign(
+        &self,
+        location: &S3Uri,
+        method: PresignMethod,
+        expires: Duration,
+    ) -> Result<String> {
+        location.require_object_key()?;
+        if expires < Duration::from_secs(1) || expires > MAX_PRESIGN_EXPIRY {
+            return Err(Error::invalid(format!(
+                "presigned URL expiry {expires:?} outside 1 second to 7 days"
+            )));
+        }
+        let signer = Signer::new(&self.inner.config, location.bucket())?;
+        let url = signer.presign_object(
+            location.key(),
+            method == PresignMethod::Put,
+            expires,
+            &Timestamp::now(),
+        );
+        Ok(url.into())
     }
 
     /// Lists the incomplete multipart uploads in `bucket` whose keys start with `prefix`.

@@ -49,7 +49,9 @@ mod upload;
 mod xml;
 
 pub use checksum::Verification;
-pub use client::{Client, TransferOptions, TransferSummary, VerifyMode};
+pub use client::{
+    Client, MAX_PRESIGN_EXPIRY, PresignMethod, TransferOptions, TransferSummary, VerifyMode,
+};
 pub use config::{
     Addressing, Config, ConfigBuilder, Credentials, DEFAULT_CONCURRENCY,
     DEFAULT_MULTIPART_THRESHOLD, DEFAULT_REGION, MAX_CONCURRENCY,
@@ -60,4 +62,4 @@ pub use object_options::{
     DEFAULT_CONTENT_TYPE, ObjectOptions, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,
 };
 pub use progress::{CancelToken, Event};
-pub use xml::MultipartUpload;
+pub use xml::{MultipartUpload, ObjectInfo};

@@ -172,6 +172,44 @@ impl Signer {
         self.finish(self.bucket.create_bucket(&self.credentials), now, &[])
     }
 
+    /// ListObjectsV2 of the keys starting with `prefix`, from `token` on when given.
+    pub fn list_objects_v2(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        now: &Timestamp,
+    ) -> SignedRequest {
+        let mut action = self.bucket.list_objects_v2(Some(&self.credentials));
+        if !prefix.is_empty() {
+            action.with_prefix(prefix);
+        }
+        if let Some(token) = token {
+            action.with_continuation_token(token);
+        }
+        self.finish(action, now, &[])
+    }
+
+    pub fn delete_object(&self, key: &str, now: &Timestamp) -> SignedRequest {
+        self.finish(
+            self.bucket.delete_object(Some(&self.credentials), key),
+            now,
+            &[],
+        )
+    }
+
+    /// A URL anyone may use until `expires` after `now`: GetObject, or PutObject when `put`.
+    pub fn presign_object(&self, key: &str, put: bool, expires: Duration, now: &Timestamp) -> Url {
+        if put {
+            self.bucket
+                .put_object(Some(&self.credentials), key)
+                .sign_with_time(expires, now)
+        } else {
+            self.bucket
+                .get_object(Some(&self.credentials), key)
+                .sign_with_time(expires, now)
+        }
+    }
+
     /// ListMultipartUploads, which rusty-s3 lacks, signed with its generic signer.
     pub fn list_multipart_uploads(
         &self,
@@ -251,6 +289,18 @@ mod tests {
             signature.as_deref(),
             Some("aeeed9bbccd4d02ee5c0109b86d86835f995330da4c265957d157751f604d404")
         );
+    }
+
+    #[test]
+    fn presigned_object_urls_carry_their_expiry() {
+        let signer = Signer::new(&config("http://127.0.0.1:1", Addressing::Path), "bkt").unwrap();
+        let now = Timestamp::UNIX_EPOCH;
+        let url = signer.presign_object("a b", true, Duration::from_secs(90), &now);
+        assert_eq!(url.path(), "/bkt/a%20b");
+        let query = url.query().unwrap();
+        assert!(query.contains("X-Amz-Expires=90"), "{query}");
+        let get = signer.presign_object("a b", false, Duration::from_secs(90), &now);
+        assert_ne!(get, url, "the method is signed");
     }
 
     #[test]

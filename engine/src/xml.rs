@@ -156,6 +156,99 @@ pub fn parse_list_uploads(body: &str) -> Result<UploadsPage> {
     Ok(UploadsPage { uploads, next })
 }
 
+/// One object, as ListObjectsV2 reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ObjectInfo {
+    /// The object key.
+    pub key: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// When the object was last written, as the server wrote it (ISO 8601).
+    pub last_modified: Option<String>,
+    /// The ETag, quotes included, when the server sent one.
+    pub etag: Option<String>,
+}
+
+/// One page of a ListObjectsV2 reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectsPage {
+    /// The objects on this page.
+    pub objects: Vec<ObjectInfo>,
+    /// The continuation token for the next page, when the listing is truncated.
+    pub next: Option<String>,
+}
+
+/// Reads a ListObjectsV2 reply; keys are decoded when it says `EncodingType` `url`.
+pub fn parse_list_objects(body: &str) -> Result<ObjectsPage> {
+    let doc = parse(body)?;
+    let root = doc.root_element();
+    let url_encoded = children(root, "EncodingType")
+        .next()
+        .and_then(|n| n.text())
+        .is_some_and(|text| text.trim().eq_ignore_ascii_case("url"));
+    let objects = children(root, "Contents")
+        .map(|object| {
+            let key = child_text(object, "Key").unwrap_or_default();
+            let size = child_text(object, "Size").unwrap_or_default();
+            Ok(ObjectInfo {
+                key: if url_encoded { url_decode(&key) } else { key },
+                size: size.parse().map_err(|_| {
+                    Error::new(
+                        ErrorKind::Protocol,
+                        format!("the server's ListObjectsV2 reply has a bad Size {size:?}"),
+                    )
+                })?,
+                last_modified: child_text(object, "LastModified").filter(|t| !t.is_empty()),
+                etag: child_text(object, "ETag").filter(|t| !t.is_empty()),
+            })
+        })
+        .collect::<Result<_>>()?;
+    let truncated = children(root, "IsTruncated")
+        .next()
+        .and_then(|n| n.text())
+        .is_some_and(|text| text.trim() == "true");
+    let next = truncated
+        .then(|| children(root, "NextContinuationToken").next()?.text())
+        .flatten()
+        .map(|token| token.trim().to_owned())
+        .filter(|token| !token.is_empty());
+    if truncated && next.is_none() {
+        return Err(Error::new(
+            ErrorKind::Protocol,
+            "the server's ListObjectsV2 reply is truncated but has no NextContinuationToken",
+        ));
+    }
+    Ok(ObjectsPage { objects, next })
+}
+
+/// Decodes `encoding-type=url` text: `+` is a space, `%XX` a byte. Invalid text is kept as is.
+fn url_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => out.push(b' '),
+            b'%' => {
+                let byte = text
+                    .get(index + 1..index + 3)
+                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+                match byte {
+                    Some(byte) => {
+                        out.push(byte);
+                        index += 2;
+                    }
+                    None => out.push(b'%'),
+                }
+            }
+            byte => out.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -233,5 +326,50 @@ mod tests {
         assert_eq!(page.next, Some(("k2".into(), "u2".into())));
         let last = parse_list_uploads("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>").unwrap();
         assert!(last.uploads.is_empty() && last.next.is_none());
+    }
+
+    #[test]
+    fn list_objects_pages_with_a_continuation_token() {
+        let body = r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+            <Name>b</Name><IsTruncated>true</IsTruncated><KeyCount>2</KeyCount>
+            <NextContinuationToken>tok/en==</NextContinuationToken>
+            <Contents><Key>a/1</Key><Size>1048576</Size><ETag>&quot;e1&quot;</ETag>
+              <LastModified>2026-11-21T19:58:36.000Z</LastModified></Contents>
+            <Contents><Key>a/2</Key><Size>0</Size></Contents>
+            </ListBucketResult>"#;
+        let page = parse_list_objects(body).unwrap();
+        assert_eq!(page.next.as_deref(), Some("tok/en=="));
+        assert_eq!(
+            page.objects[0],
+            ObjectInfo {
+                key: "a/1".into(),
+                size: 1_048_576,
+                last_modified: Some("2026-11-21T19:58:36.000Z".into()),
+                etag: Some("\"e1\"".into()),
+            }
+        );
+        assert_eq!(
+            (page.objects[1].size, page.objects[1].etag.as_ref()),
+            (0, None)
+        );
+        let last = parse_list_objects(
+            "<Result><IsTruncated>false</IsTruncated><Contents><Key>k</Key><Size>3</Size></Contents></Result>",
+        )
+        .unwrap();
+        assert_eq!((last.objects.len(), last.next), (1, None));
+        let bad = parse_list_objects("<R><IsTruncated>true</IsTruncated></R>").unwrap_err();
+        assert_eq!(bad.kind(), ErrorKind::Protocol);
+        let bad = parse_list_objects("<R><Contents><Key>k</Key><Size>x</Size></Contents></R>");
+        assert_eq!(bad.unwrap_err().kind(), ErrorKind::Protocol);
+    }
+
+    #[test]
+    fn url_encoded_keys_are_decoded() {
+        let body = "<ListBucketResult><EncodingType>url</EncodingType>\
+            <Contents><Key>a+b%2Bc%C3%A9%zz</Key><Size>1</Size></Contents></ListBucketResult>";
+        let page = parse_list_objects(body).unwrap();
+        assert_eq!(page.objects[0].key, "a b+c\u{e9}%zz");
+        let plain = "<R><Contents><Key>a+b%2B</Key><Size>1</Size></Contents></R>";
+        assert_eq!(parse_list_objects(plain).unwrap().objects[0].key, "a+b%2B");
     }
 }

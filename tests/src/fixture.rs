@@ -168,6 +168,20 @@ impl TestBucket {
         reply
     }
 
+    /// Starts a plain multipart upload of `key` and leaves it open (no parts, not completed).
+    /// Returns the upload id.
+    pub fn open_foreign_multipart(&self, key: &str) -> String {
+        use rusty_s3::actions::CreateMultipartUpload;
+        let (bucket, credentials) = self.rusty();
+        let url = bucket
+            .create_multipart_upload(Some(&credentials), key)
+            .sign(PRESIGN);
+        let mut response = agent().post(url.as_str()).send(&[][..]).expect("create");
+        let body = response.body_mut().read_to_string().expect("create reply");
+        let created = CreateMultipartUpload::parse_response(&body).expect("upload id");
+        created.upload_id().to_owned()
+    }
+
     /// The response headers of a plain presigned HeadObject of `key` (names lowercase), and
     /// its status.
     pub fn head_object(&self, key: &str) -> (u16, Vec<(String, String)>) {

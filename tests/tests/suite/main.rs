@@ -5,6 +5,7 @@ mod cli;
 mod events;
 mod failures;
 mod faults;
+mod housekeeping;
 mod integrity;
 mod interrupt;
 mod object_options;

@@ -1,0 +1,173 @@
+//! `s3mt ls`, `rm`, `presign` and `uploads ls|abort` through the binary.
+
+use std::process::Command;
+
+use s3mt_tests::fixture::{TestBucket, run};
+
+/// Runs `s3mt ARGS` against `bucket`, asserts it succeeded, and returns its standard output.
+fn ok(bucket: &TestBucket, args: &[&str]) -> String {
+    let (output, stdout, stderr) = run(bucket.s3mt().args(args));
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    stdout
+}
+
+/// The exit code and standard error of `s3mt ARGS`.
+fn fails(bucket: &TestBucket, args: &[&str]) -> (i32, String) {
+    let (output, _, stderr) = run(bucket.s3mt().args(args));
+    (output.status.code().expect("exit code"), stderr)
+}
+
+/// The keys of `s3mt ls` lines (the last field: keys here have no spaces).
+fn keys(stdout: &str) -> Vec<&str> {
+    stdout
+        .lines()
+        .map(|line| line.rsplit("  ").next().unwrap().trim())
+        .collect()
+}
+
+#[test]
+fn ls_lists_sizes_and_full_keys_under_a_prefix_and_rm_removes() {
+    let bucket = TestBucket::new("ls-rm");
+    bucket.put_foreign_object("a/one", &[1; 10]);
+    bucket.put_foreign_object("a/deep/two", &[2; 2048]);
+    bucket.put_foreign_object("b", &[]);
+    let all = format!("s3://{}", bucket.name());
+
+    let stdout = ok(&bucket, &["ls", &all]);
+    assert_eq!(keys(&stdout), ["a/deep/two", "a/one", "b"], "{stdout}");
+    let first = stdout.lines().next().unwrap();
+    let fields: Vec<&str> = first.split_whitespace().collect();
+    assert_eq!(fields.len(), 4, "{first}");
+    assert_eq!((fields[0].len(), fields[1].len()), (10, 8), "{first}");
+    assert_eq!(&fields[2..], ["2048", "a/deep/two"]);
+
+    let stdout = ok(&bucket, &["ls", &format!("{all}/a/")]);
+    assert_eq!(keys(&stdout), ["a/deep/two", "a/one"]);
+
+    let stdout = ok(&bucket, &["ls", "--json", &format!("{all}/a/o")]);
+    let line: serde_json::Value = serde_json::from_str(stdout.trim()).expect("one JSON line");
+    assert_eq!(line["key"], "a/one");
+    assert_eq!(line["size"], 10);
+    assert!(line["etag"].is_string(), "{line}");
+    assert!(line["last_modified"].is_string(), "{line}");
+
+    let stdout = ok(&bucket, &["rm", &format!("{all}/a/one")]);
+    assert!(stdout.contains("deleted"), "{stdout}");
+    assert_eq!(keys(&ok(&bucket, &["ls", &all])), ["a/deep/two", "b"]);
+    // S3 answers a delete of a missing key with success.
+    ok(&bucket, &["rm", &format!("{all}/a/one")]);
+    // A prefix is not an object.
+    let (code, stderr) = fails(&bucket, &["rm", &format!("{all}/a/")]);
+    assert_eq!(code, 2, "{stderr}");
+
+    let (code, stderr) = fails(&bucket, &["ls", "s3://no-such-bucket-s3mt"]);
+    assert_eq!(code, 4, "{stderr}");
+    assert!(ok(&bucket, &["ls", &format!("{all}/nothing-here/")]).is_empty());
+}
+
+/// `s3mt presign ARGS`, run without [`run`]: its output is a presigned URL, signature and
+/// credential scope included, on purpose, which `run` would reject. The secret key itself must
+/// still never appear. Returns the URL.
+fn presign(bucket: &TestBucket, args: &[&str]) -> String {
+    let mut command: Command = bucket.s3mt();
+    command.arg("presign").args(args);
+    let output = command.output().expect("run s3mt presign");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    assert!(output.status.success(), "{args:?}: {stderr}");
+    let secret = bucket.server().secret_key();
+    assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    assert!(stdout.contains("X-Amz-Signature="), "{stdout}");
+    stdout.trim().to_owned()
+}
+
+#[test]
+fn presigned_get_and_put_urls_work_with_a_plain_http_client() {
+    let bucket = TestBucket::new("presign");
+    bucket.put_foreign_object("doc.txt", b"hello presigned");
+    let agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent();
+
+    let url = presign(&bucket, &[&format!("s3://{}/doc.txt", bucket.name())]);
+    assert!(url.contains("X-Amz-Expires=3600"), "{url}");
+    let mut response = agent.get(&url).call().expect("GET");
+    assert_eq!(response.status().as_u16(), 200);
+    assert_eq!(
+        response.body_mut().read_to_vec().unwrap(),
+        b"hello presigned"
+    );
+
+    let target = format!("s3://{}/up/new.bin", bucket.name());
+    let url = presign(&bucket, &[&target, "--method", "put", "--expires", "15m"]);
+    assert!(url.contains("X-Amz-Expires=900"), "{url}");
+    let response = agent.put(&url).send(&b"uploaded"[..]).expect("PUT");
+    assert_eq!(response.status().as_u16(), 200);
+    let stdout = ok(&bucket, &["ls", &format!("s3://{}/up/", bucket.name())]);
+    assert!(stdout.contains("  8  up/new.bin"), "{stdout}");
+
+    let url = presign(&bucket, &[&target, "--expires", "90s"]);
+    assert!(url.contains("X-Amz-Expires=90&") || url.ends_with("X-Amz-Expires=90"));
+    for bad in ["0", "8d", "604801", "soon"] {
+        let (code, stderr) = fails(&bucket, &["presign", &target, "--expires", bad]);
+        assert_eq!(code, 2, "{bad}: {stderr}");
+    }
+    let (code, stderr) = fails(&bucket, &["presign", &target, "--method", "delete"]);
+    assert_eq!(code, 2, "{stderr}");
+}
+
+#[test]
+fn uploads_ls_shows_open_uploads_and_abort_clears_them() {
+    let bucket = TestBucket::new("uploads");
+    let first = bucket.open_foreign_multipart("logs/a.bin");
+    let second = bucket.open_foreign_multipart("logs/b.bin");
+    let other = bucket.open_foreign_multipart("other.bin");
+    let all = format!("s3://{}", bucket.name());
+
+    let stdout = ok(&bucket, &["uploads", "ls", &all]);
+    assert_eq!(stdout.lines().count(), 3, "{stdout}");
+    for (id, key) in [(&first, "logs/a.bin"), (&second, "logs/b.bin")] {
+        assert!(stdout.contains(&format!("  {id}  {key}")), "{stdout}");
+    }
+    let logs = format!("{all}/logs/");
+    assert_eq!(ok(&bucket, &["uploads", "ls", &logs]).lines().count(), 2);
+    // Uploads just started are not older than an hour.
+    assert!(ok(&bucket, &["uploads", "ls", &all, "--older-than", "1h"]).is_empty());
+    assert!(ok(&bucket, &["uploads", "abort", &all, "--older-than", "1h"]).is_empty());
+    assert_eq!(bucket.open_uploads().len(), 3);
+
+    let stdout = ok(
+        &bucket,
+        &[
+            "uploads",
+            "abort",
+            &format!("{all}/other.bin"),
+            "--upload-id",
+            &other,
+        ],
+    );
+    assert!(stdout.contains(&other), "{stdout}");
+    assert_eq!(bucket.open_uploads().len(), 2);
+
+    let stdout = ok(&bucket, &["uploads", "abort", &logs]);
+    assert_eq!(stdout.lines().count(), 2, "{stdout}");
+    assert!(bucket.open_uploads().is_empty());
+    assert!(ok(&bucket, &["uploads", "ls", &all]).is_empty());
+
+    let (code, stderr) = fails(
+        &bucket,
+        &[
+            "uploads",
+            "abort",
+            &logs,
+            "--upload-id",
+            "x",
+            "--older-than",
+            "1h",
+        ],
+    );
+    assert_eq!(code, 2, "{stderr}");
+    let (code, stderr) = fails(&bucket, &["uploads", "ls", &all, "--older-than", "old"]);
+    assert_eq!(code, 2, "{stderr}");
+}
