@@ -56,6 +56,9 @@ pub struct Match {
     pub query_contains: Option<String>,
     /// A header the request must carry, e.g. `"range"` (compared case-insensitively).
     pub has_header: Option<&'static str>,
+    /// The access key id that must have signed the request (see
+    /// [`RequestRecord::access_key`]); unsigned requests never match.
+    pub signed_by: Option<String>,
 }
 
 impl Match {
@@ -70,6 +73,23 @@ impl Match {
             method: Some(method),
             ..Self::default()
         }
+    }
+
+    /// Matches requests signed with the access key id `access_key`, e.g. to answer
+    /// `Fault::Respond { status: 403, code: "ExpiredToken" }` to every request signed with
+    /// credentials once they have expired (add the rule at that moment, with a large `times`).
+    pub fn signed_by(access_key: impl Into<String>) -> Self {
+        Self {
+            signed_by: Some(access_key.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Also requires the request to be signed with the access key id `access_key` (see
+    /// [`Match::signed_by`]).
+    pub fn and_signed_by(mut self, access_key: impl Into<String>) -> Self {
+        self.signed_by = Some(access_key.into());
+        self
     }
 
     /// Also requires the query parameter `parameter` (see [`Match::query_contains`]).
@@ -95,7 +115,11 @@ impl Match {
         let header = self
             .has_header
             .is_none_or(|name| request.header(name).is_some());
-        method && query && header
+        let signer = self
+            .signed_by
+            .as_deref()
+            .is_none_or(|key| request.access_key.as_deref() == Some(key));
+        method && query && header && signer
     }
 }
 
@@ -214,6 +238,13 @@ pub struct RequestRecord {
     /// Every header in order, names in lowercase (`authorization` and `x-amz-security-token`
     /// values replaced by `REDACTED`).
     pub headers: Vec<(String, String)>,
+    /// The access key id that signed the request, from the `X-Amz-Credential` query
+    /// parameter of a presigned URL or the `Credential=` of the `Authorization` header
+    /// (`None` for an unsigned request).
+    pub access_key: Option<String>,
+    /// The session token the request carried, from the `X-Amz-Security-Token` query parameter
+    /// (percent-decoded) or header.
+    pub session_token: Option<String>,
     /// The `Debug` form of the fault applied, if any.
     pub fault: Option<String>,
 }
@@ -419,7 +450,7 @@ impl Shared {
     }
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+pub(crate) fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -524,6 +555,9 @@ struct RequestHead {
     path: String,
     query: String,
     headers: Vec<(String, String)>,
+    /// Taken before anything is redacted.
+    access_key: Option<String>,
+    session_token: Option<String>,
     /// The head as received, less any `Expect` header (the proxy answers that itself).
     forward: Vec<u8>,
 }
@@ -536,10 +570,18 @@ impl RequestHead {
             return Err(invalid_data(format!("bad request line {start:?}")));
         };
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
+        let authorization = find_header(&headers, "authorization");
+        let access_key = query_value(query, "X-Amz-Credential")
+            .and_then(|credential| credential_key(&credential))
+            .or_else(|| authorization.and_then(authorization_key));
+        let session_token = query_value(query, "X-Amz-Security-Token")
+            .or_else(|| find_header(&headers, "x-amz-security-token").map(str::to_owned));
         Ok(Self {
             method: method.to_owned(),
             path: path.to_owned(),
             query: query.to_owned(),
+            access_key,
+            session_token,
             headers,
             forward: without_header(raw, "expect"),
         })
@@ -594,6 +636,8 @@ impl RequestHead {
             content_length: self.content_length(),
             chunked: self.is_chunked(),
             headers,
+            access_key: self.access_key.clone(),
+            session_token: self.session_token.clone(),
             fault: fault.map(|fault| format!("{fault:?}")),
         }
     }
@@ -659,7 +703,7 @@ fn parse_head(raw: &[u8]) -> io::Result<(String, Vec<(String, String)>)> {
     Ok((start, headers))
 }
 
-fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn find_header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
     headers
         .iter()
         .find(|(key, _)| key.eq_ignore_ascii_case(name))
@@ -689,6 +733,58 @@ fn without_header(raw: &[u8], name: &str) -> Vec<u8> {
     out
 }
 
+/// The percent-decoded value of the query parameter `name` (case-insensitive), if present.
+fn query_value(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|parameter| {
+        let (key, value) = parameter.split_once('=')?;
+        key.eq_ignore_ascii_case(name)
+            .then(|| percent_decode(value))
+    })
+}
+
+/// `text` with its `%XX` escapes decoded (others, malformed ones included, kept as they are).
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let escaped = bytes
+            .get(i + 1..i + 3)
+            .filter(|_| bytes[i] == b'%')
+            .and_then(|hex| u8::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok());
+        match escaped {
+            Some(byte) => {
+                out.push(byte);
+                i += 3;
+            }
+            None => {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The access key id of a SigV4 credential scope, `AKID/20261121/us-east-1/s3/aws4_request`.
+fn credential_key(credential: &str) -> Option<String> {
+    let (key, _scope) = credential.split_once('/')?;
+    (!key.is_empty()).then(|| key.to_owned())
+}
+
+/// The access key id of an `Authorization` header: SigV4
+/// (`AWS4-HMAC-SHA256 Credential=AKID/..., SignedHeaders=..., Signature=...`) or SigV2
+/// (`AWS AKID:signature`).
+fn authorization_key(authorization: &str) -> Option<String> {
+    if let Some(signature) = authorization.strip_prefix("AWS ") {
+        let (key, _) = signature.split_once(':')?;
+        return Some(key.trim().to_owned());
+    }
+    let (_, rest) = authorization.split_once("Credential=")?;
+    let credential = rest.split([',', ' ']).next()?;
+    credential_key(credential)
+}
+
 fn redact_query(query: &str) -> String {
     let redact = |parameter: &str| match parameter.split_once('=') {
         Some((name, _)) if SECRET_PARAMS.iter().any(|s| s.eq_ignore_ascii_case(name)) => {
@@ -700,7 +796,7 @@ fn redact_query(query: &str) -> String {
 }
 
 /// Reads a message head up to its empty line; `None` if the peer closed before sending any.
-fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Vec<u8>>> {
+pub(crate) fn read_head(reader: &mut impl BufRead) -> io::Result<Option<Vec<u8>>> {
     let mut raw = Vec::new();
     loop {
         let room = MAX_HEAD - raw.len();
@@ -1139,9 +1235,112 @@ mod tests {
             "X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&partNumber=1"
         );
         assert_eq!(record.header("authorization"), Some("REDACTED"));
+        assert_eq!(record.access_key.as_deref(), Some("AK"));
+        assert_eq!(record.session_token, None);
         assert_eq!(record.content_length, Some(5));
         assert!(!record.chunked && request.expects_continue());
         assert!(!String::from_utf8_lossy(&request.forward).contains("Expect"));
+    }
+
+    #[test]
+    fn records_who_signed() {
+        let presigned = b"GET /b/k?X-Amz-Algorithm=AWS4-HMAC-SHA256\
+                          &X-Amz-Credential=AKIDQ%2F20261121%2Fus-east-1%2Fs3%2Faws4_request\
+                          &X-Amz-Security-Token=tok%2Fen%3D%3D&X-Amz-Signature=ab HTTP/1.1\r\n\
+                          Host: h\r\n\r\n";
+        let record = RequestHead::parse(presigned).unwrap().record(None);
+        assert_eq!(record.access_key.as_deref(), Some("AKIDQ"));
+        assert_eq!(record.session_token.as_deref(), Some("tok/en=="));
+        assert!(record.query.contains("X-Amz-Security-Token=REDACTED"));
+
+        let signed = b"PUT /b/k HTTP/1.1\r\nHost: h\r\n\
+                       Authorization: AWS4-HMAC-SHA256 Credential=AKIDH/20261121/us-east-1/s3/aws4_request, \
+                       SignedHeaders=host;x-amz-date, Signature=ab\r\n\
+                       X-Amz-Security-Token: session==\r\n\r\n";
+        let request = RequestHead::parse(signed).unwrap();
+        let record = request.record(None);
+        assert_eq!(record.access_key.as_deref(), Some("AKIDH"));
+        assert_eq!(record.session_token.as_deref(), Some("session=="));
+        assert_eq!(record.header("x-amz-security-token"), Some("REDACTED"));
+        assert!(Match::signed_by("AKIDH").matches(&request));
+        assert!(!Match::signed_by("AKIDQ").matches(&request));
+        assert!(
+            Match::method("PUT")
+                .and_signed_by("AKIDH")
+                .matches(&request)
+        );
+        assert!(
+            !Match::method("GET")
+                .and_signed_by("AKIDH")
+                .matches(&request)
+        );
+
+        let unsigned = RequestHead::parse(b"GET / HTTP/1.1\r\nHost: h\r\n\r\n").unwrap();
+        assert_eq!(unsigned.record(None).access_key, None);
+        assert!(!Match::signed_by("AKIDH").matches(&unsigned));
+        assert_eq!(
+            authorization_key("AWS AKIDV2:c2lnbmF0dXJl").as_deref(),
+            Some("AKIDV2")
+        );
+        assert_eq!(percent_decode("a%2fb%zz%4"), "a/b%zz%4");
+    }
+
+    #[test]
+    fn rejects_requests_signed_by_a_given_key() {
+        // Nothing listens upstream: only the injected answers can succeed.
+        let closed = TcpListener::bind(("127.0.0.1", 0)).unwrap();
+        let upstream = format!("http://{}", closed.local_addr().unwrap());
+        drop(closed);
+        let proxy = FaultProxy::start(&upstream).unwrap();
+        proxy.add(Rule::new(
+            Match::signed_by("AKIDOLD"),
+            usize::MAX,
+            Fault::Respond {
+                status: 403,
+                code: "ExpiredToken",
+            },
+        ));
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let authorization = |key: &str| {
+            format!(
+                "AWS4-HMAC-SHA256 Credential={key}/20261121/us-east-1/s3/aws4_request, \
+                 SignedHeaders=host, Signature=00"
+            )
+        };
+        for _ in 0..2 {
+            let mut response = agent
+                .get(format!("{}/b/k", proxy.endpoint()))
+                .header("Authorization", authorization("AKIDOLD"))
+                .call()
+                .unwrap();
+            assert_eq!(response.status().as_u16(), 403);
+            let body = response.body_mut().read_to_string().unwrap();
+            assert!(body.contains("<Code>ExpiredToken</Code>"), "{body}");
+        }
+        let forwarded = agent
+            .get(format!("{}/b/k", proxy.endpoint()))
+            .header("Authorization", authorization("AKIDNEW"))
+            .call();
+        assert!(
+            forwarded.is_err(),
+            "forwarded to a closed port: {forwarded:?}"
+        );
+        let signers: Vec<_> = proxy
+            .requests()
+            .into_iter()
+            .map(|record| (record.access_key, record.fault.is_some()))
+            .collect();
+        assert_eq!(
+            signers,
+            [
+                (Some("AKIDOLD".to_owned()), true),
+                (Some("AKIDOLD".to_owned()), true),
+                (Some("AKIDNEW".to_owned()), false),
+            ]
+        );
     }
 
     #[test]

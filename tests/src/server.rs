@@ -33,6 +33,13 @@ use crate::tools;
 /// The region the server's signatures are checked against.
 pub const REGION: &str = "us-east-1";
 
+/// How many spare identities every server has besides its admin (see
+/// [`S3Server::spare_credentials`]).
+pub const SPARE_IDENTITIES: usize = 3;
+
+/// The actions of every identity: all of them.
+const ACTIONS: &str = r#"["Admin","Read","Write","List","Tagging"]"#;
+
 /// How long startup may take before it is declared failed.
 const READY_TIMEOUT: Duration = Duration::from_secs(60);
 /// Readiness poll interval.
@@ -59,6 +66,7 @@ pub struct S3Server {
     endpoint: String,
     access_key: String,
     secret_key: String,
+    spares: [(String, String); SPARE_IDENTITIES],
     child: Option<Child>,
     pid: u32,
 }
@@ -69,6 +77,10 @@ impl fmt::Debug for S3Server {
             .field("endpoint", &self.endpoint)
             .field("access_key", &self.access_key)
             .field("secret_key", &"<redacted>")
+            .field(
+                "spare_access_keys",
+                &self.spares.iter().map(|(key, _)| key).collect::<Vec<_>>(),
+            )
             .field("pid", &self.pid)
             .field("running", &self.child.is_some())
             .field("data_dir", &self.data_dir)
@@ -90,7 +102,8 @@ impl S3Server {
         let weed = tools::weed_binary()?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let data_dir = env::temp_dir().join(format!("s3mt-test-{}-{id}", process::id()));
-        let (access_key, secret_key) = new_credentials(id);
+        let (access_key, secret_key) = new_credentials(id, 0);
+        let spares = std::array::from_fn(|index| new_credentials(id, index as u64 + 1));
         let mut server = S3Server {
             id,
             weed,
@@ -99,6 +112,7 @@ impl S3Server {
             endpoint: String::new(),
             access_key,
             secret_key,
+            spares,
             child: None,
             pid: 0,
         };
@@ -129,6 +143,21 @@ impl S3Server {
     /// The secret key of the server's admin identity.
     pub fn secret_key(&self) -> &str {
         &self.secret_key
+    }
+
+    /// The access key and secret key of the spare identity `index` (`0..SPARE_IDENTITIES`):
+    /// distinct from the admin's and from each other, with the same rights as the admin, e.g.
+    /// to hand out "rotated" credentials that the server accepts.
+    ///
+    /// # Panics
+    /// When `index >= SPARE_IDENTITIES`.
+    pub fn spare_credentials(&self, index: usize) -> (&str, &str) {
+        match self.spares.get(index) {
+            Some((access_key, secret_key)) => (access_key, secret_key),
+            None => panic!(
+                "no spare identity {index}: a server has {SPARE_IDENTITIES}, numbered from 0"
+            ),
+        }
     }
 
     /// The region to sign requests for: always [`REGION`].
@@ -206,10 +235,23 @@ impl S3Server {
             fs::remove_dir_all(dir).map_err(|e| ctx("clear", e))?;
         }
         fs::create_dir_all(dir.join("tmp")).map_err(|e| ctx("create", e))?;
-        let identities = format!(
-            r#"{{"identities":[{{"name":"s3mt-admin","credentials":[{{"accessKey":"{}","secretKey":"{}"}}],"actions":["Admin","Read","Write","List","Tagging"]}}]}}"#,
-            self.access_key, self.secret_key
-        );
+        let admin = ("s3mt-admin".to_owned(), &self.access_key, &self.secret_key);
+        let spares = self
+            .spares
+            .iter()
+            .enumerate()
+            .map(|(index, (access_key, secret_key))| {
+                (format!("s3mt-spare-{index}"), access_key, secret_key)
+            });
+        let identities: Vec<String> = std::iter::once(admin)
+            .chain(spares)
+            .map(|(name, access_key, secret_key)| {
+                format!(
+                    r#"{{"name":"{name}","credentials":[{{"accessKey":"{access_key}","secretKey":"{secret_key}"}}],"actions":{ACTIONS}}}"#
+                )
+            })
+            .collect();
+        let identities = format!(r#"{{"identities":[{}]}}"#, identities.join(","));
         fs::write(self.identities_path(), identities).map_err(|e| ctx("write identities in", e))
     }
 
@@ -505,8 +547,9 @@ fn remove_sockets(sockets: &[PathBuf]) {
 }
 
 /// A fresh access key (20 chars, AWS style) and secret key (40 chars) from the process's
-/// randomly seeded hasher, the time, the PID and the server's number.
-fn new_credentials(id: u64) -> (String, String) {
+/// randomly seeded hasher, the time, the PID, the server's number and the identity's number
+/// (0 for the admin, 1.. for the spares).
+fn new_credentials(id: u64, identity: u64) -> (String, String) {
     let nanos = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_nanos());
@@ -515,6 +558,7 @@ fn new_credentials(id: u64) -> (String, String) {
         h.write_u128(nanos);
         h.write_u32(process::id());
         h.write_u64(id);
+        h.write_u64(identity);
         h.write_u64(i);
         h.finish()
     };
