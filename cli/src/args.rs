@@ -4,22 +4,30 @@ use argh::FromArgs;
 
 /// s3mt: fast, verified multipart transfers between files and S3.
 ///
-/// Credentials come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN.
-/// `s3mt --version` prints the version.
+/// Credentials, region and endpoint are found as aws-cli finds them: flags, AWS_* variables,
+/// the profile in ~/.aws/credentials and ~/.aws/config, then container or EC2 instance
+/// credentials. `s3mt --version` prints the version.
 #[derive(FromArgs, Debug)]
 #[argh(help_triggers("-h", "--help", "help"))]
 pub struct Args {
-    /// S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, or AWS for the region)
+    /// profile in the shared files (default: $AWS_PROFILE, or default); its keys then win over
+    /// $AWS_ACCESS_KEY_ID
+    #[argh(option)]
+    pub profile: Option<String>,
+
+    /// S3 endpoint URL (default: $AWS_ENDPOINT_URL_S3, $AWS_ENDPOINT_URL, the profile's
+    /// endpoint_url, or AWS for the region)
     #[argh(option)]
     pub endpoint_url: Option<String>,
 
-    /// signing region (default: $AWS_REGION, $AWS_DEFAULT_REGION, or us-east-1)
+    /// signing region (default: $AWS_REGION, $AWS_DEFAULT_REGION, the profile's, or us-east-1)
     #[argh(option)]
     pub region: Option<String>,
 
     /// bucket addressing: auto (path style for custom endpoints and IPs), path, or virtual
-    #[argh(option, default = "String::from(\"auto\")")]
-    pub addressing_style: String,
+    /// (default: the profile's s3 addressing_style, or auto)
+    #[argh(option)]
+    pub addressing_style: Option<String>,
 
     #[argh(subcommand)]
     pub command: Command,

@@ -12,7 +12,7 @@ pub const USAGE: u8 = 2;
 pub const LOCAL_FILE: u8 = 3;
 /// No such bucket or key.
 pub const NOT_FOUND: u8 = 4;
-/// Access denied: credentials, signature, permissions.
+/// Access denied (credentials, signature, permissions), or no usable credentials.
 pub const ACCESS_DENIED: u8 = 5;
 /// The object or the source file changed during the transfer.
 pub const CHANGED: u8 = 6;
@@ -31,7 +31,7 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
         ErrorKind::InvalidInput => USAGE,
         ErrorKind::LocalIo | ErrorKind::DiskFull => LOCAL_FILE,
         ErrorKind::NotFound => NOT_FOUND,
-        ErrorKind::AccessDenied => ACCESS_DENIED,
+        ErrorKind::AccessDenied | ErrorKind::Credentials => ACCESS_DENIED,
         ErrorKind::PreconditionFailed | ErrorKind::SourceChanged => CHANGED,
         ErrorKind::ServerBusy | ErrorKind::Network | ErrorKind::Protocol | ErrorKind::Service => {
             TRANSIENT

@@ -14,7 +14,7 @@ mod uploads;
 use std::process::ExitCode;
 
 use anyhow::Result;
-use s3mt_engine::{Addressing, Config, ConfigBuilder, Credentials};
+use s3mt_engine::{Config, ConfigBuilder, Overrides, parse_addressing};
 
 use crate::args::{Args, Command};
 use crate::exit::UsageError;
@@ -74,42 +74,20 @@ fn run(args: Args) -> Result<()> {
     }
 }
 
-/// Settings shared by every command: endpoint, region, addressing and credentials.
+/// Settings shared by every command: credentials, region, endpoint and addressing, from the
+/// flags first and then the environment and shared files, as aws-cli finds them.
 fn config_builder(args: &Args) -> Result<ConfigBuilder> {
-    let env = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-    let credentials = Credentials::from_env().ok_or_else(|| {
-        UsageError::new(
-            "no credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY \
-             (and AWS_SESSION_TOKEN for temporary ones)",
-        )
-    })?;
-    let mut builder = Config::builder(credentials);
-    let endpoint = args
-        .endpoint_url
-        .clone()
-        .or_else(|| env("AWS_ENDPOINT_URL_S3"))
-        .or_else(|| env("AWS_ENDPOINT_URL"));
-    if let Some(endpoint) = endpoint {
-        builder = builder.endpoint(endpoint);
-    }
-    if let Some(region) = args
-        .region
-        .clone()
-        .or_else(|| env("AWS_REGION"))
-        .or_else(|| env("AWS_DEFAULT_REGION"))
-    {
-        builder = builder.region(region);
-    }
-    let addressing = match args.addressing_style.as_str() {
-        "auto" => Addressing::Auto,
-        "path" => Addressing::Path,
-        "virtual" => Addressing::VirtualHost,
-        other => {
-            return Err(UsageError::new(format!(
-                "--addressing-style {other:?}: expected auto, path or virtual"
-            ))
-            .into());
-        }
+    let addressing = args
+        .addressing_style
+        .as_deref()
+        .map(|style| parse_addressing(style, "--addressing-style"))
+        .transpose()
+        .map_err(|err| UsageError::new(err.to_string()))?;
+    let overrides = Overrides {
+        profile: args.profile.clone(),
+        region: args.region.clone(),
+        endpoint_url: args.endpoint_url.clone(),
+        addressing,
     };
-    Ok(builder.addressing(addressing))
+    Ok(Config::from_environment(&overrides)?)
 }

@@ -16,7 +16,7 @@ use crate::location::S3Uri;
 use crate::object_options::ObjectOptions;
 use crate::progress::{CancelToken, Event, EventSink, Progress};
 use crate::retry::RetryPolicy;
-use crate::sign::Signer;
+use crate::sign::{Signer, Stamp};
 use crate::xml::{self, MultipartUpload, ObjectInfo};
 use crate::{download, upload};
 
@@ -192,7 +192,7 @@ impl Client {
         let signer = Signer::new(&self.inner.config, bucket)?;
         let outcome = self.inner.with_retries(0, &Progress::default(), |_| {
             let response = self.inner.http.send(
-                &signer.create_bucket(&Timestamp::now()),
+                &signer.create_bucket(&self.inner.stamp()?),
                 &[],
                 Payload::Empty,
             )?;
@@ -221,7 +221,7 @@ impl Client {
                 .inner
                 .with_retries(0, &Progress::default(), |_| {
                     let request =
-                        signer.list_objects_v2(prefix, token.as_deref(), &Timestamp::now());
+                        signer.list_objects_v2(prefix, token.as_deref(), &self.inner.stamp()?);
                     let response = self.inner.http.send(&request, &[], Payload::None)?;
                     let mut response = http::expect_status(response, &[200])?;
                     xml::parse_list_objects(&http::read_text(&mut response)?)
@@ -241,7 +241,7 @@ impl Client {
         let signer = Signer::new(&self.inner.config, location.bucket())?;
         self.inner
             .with_retries(0, &Progress::default(), |_| {
-                let request = signer.delete_object(location.key(), &Timestamp::now());
+                let request = signer.delete_object(location.key(), &self.inner.stamp()?);
                 let response = self.inner.http.send(&request, &[], Payload::None)?;
                 let mut response = http::expect_status(response, &[200, 204])?;
                 http::finish_body(&mut response)
@@ -269,7 +269,7 @@ impl Client {
             location.key(),
             method == PresignMethod::Put,
             expires,
-            &Timestamp::now(),
+            &self.inner.stamp()?,
         );
         Ok(url.into())
     }
@@ -334,6 +334,13 @@ impl Inner {
             })
     }
 
+    /// The time and credentials to sign a request with now: credentials due for a refresh are
+    /// fetched first.
+    pub fn stamp(&self) -> Result<Stamp> {
+        let credentials = self.config.credentials.current()?;
+        Ok(Stamp::new(credentials, Timestamp::now()))
+    }
+
     /// Lists the incomplete multipart uploads whose keys start with `prefix`, every page.
     pub fn list_uploads(&self, signer: &Signer, prefix: &str) -> Result<Vec<MultipartUpload>> {
         let mut uploads = Vec::new();
@@ -341,7 +348,7 @@ impl Inner {
         loop {
             let page = self.with_retries(0, &Progress::default(), |_| {
                 let marker = marker.as_ref().map(|(k, u)| (k.as_str(), u.as_str()));
-                let request = signer.list_multipart_uploads(prefix, marker, &Timestamp::now());
+                let request = signer.list_multipart_uploads(prefix, marker, &self.stamp()?);
                 let response = self.http.send(&request, &[], Payload::None)?;
                 let mut response = http::expect_status(response, &[200])?;
                 xml::parse_list_uploads(&http::read_text(&mut response)?)
@@ -357,7 +364,7 @@ impl Inner {
     /// Aborts a multipart upload, with retries; one already gone (404) counts as aborted.
     pub fn abort(&self, signer: &Signer, key: &str, upload_id: &str) -> Result<()> {
         let outcome = self.with_retries(0, &Progress::default(), |_| {
-            let request = signer.abort_multipart_upload(key, upload_id, &Timestamp::now());
+            let request = signer.abort_multipart_upload(key, upload_id, &self.stamp()?);
             let response = self.http.send(&request, &[], Payload::None)?;
             let mut response = http::expect_status(response, &[200, 204])?;
             http::finish_body(&mut response)

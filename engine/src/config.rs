@@ -1,10 +1,10 @@
 //! Client settings: a builder whose `build()` validates everything, with documented defaults.
 
-use std::fmt;
 use std::time::Duration;
 
 use url::Url;
 
+use crate::credentials::CredentialSource;
 use crate::error::{Error, Result};
 use crate::plan::{self, DEFAULT_PART_SIZE};
 
@@ -16,72 +16,6 @@ pub const MAX_CONCURRENCY: usize = 1024;
 pub const DEFAULT_MULTIPART_THRESHOLD: u64 = DEFAULT_PART_SIZE;
 /// Region used when none is given.
 pub const DEFAULT_REGION: &str = "us-east-1";
-
-/// Access key, secret key and optional session token. `Debug` shows only the access key.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Credentials {
-    access_key: String,
-    secret_key: String,
-    session_token: Option<String>,
-}
-
-impl Credentials {
-    /// Long-term credentials.
-    pub fn new(access_key: impl Into<String>, secret_key: impl Into<String>) -> Self {
-        Self {
-            access_key: access_key.into(),
-            secret_key: secret_key.into(),
-            session_token: None,
-        }
-    }
-
-    /// Adds the session token of temporary credentials.
-    pub fn with_session_token(mut self, token: impl Into<String>) -> Self {
-        self.session_token = Some(token.into()).filter(|token| !token.is_empty());
-        self
-    }
-
-    /// Reads `AWS_ACCESS_KEY_ID`, `AWS_SECRET_ACCESS_KEY` and `AWS_SESSION_TOKEN`.
-    pub fn from_env() -> Option<Self> {
-        let var = |name| {
-            std::env::var(name)
-                .ok()
-                .filter(|value: &String| !value.is_empty())
-        };
-        let credentials = Self::new(var("AWS_ACCESS_KEY_ID")?, var("AWS_SECRET_ACCESS_KEY")?);
-        Some(match var("AWS_SESSION_TOKEN") {
-            Some(token) => credentials.with_session_token(token),
-            None => credentials,
-        })
-    }
-
-    /// The access key id (not secret).
-    pub fn access_key(&self) -> &str {
-        &self.access_key
-    }
-
-    pub(crate) fn to_rusty(&self) -> rusty_s3::Credentials {
-        match &self.session_token {
-            Some(token) => {
-                rusty_s3::Credentials::new_with_token(&self.access_key, &self.secret_key, token)
-            }
-            None => rusty_s3::Credentials::new(&self.access_key, &self.secret_key),
-        }
-    }
-}
-
-impl fmt::Debug for Credentials {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Credentials")
-            .field("access_key", &self.access_key)
-            .field("secret_key", &"<redacted>")
-            .field(
-                "session_token",
-                &self.session_token.as_ref().map(|_| "<redacted>"),
-            )
-            .finish()
-    }
-}
 
 /// How bucket names go into request URLs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -101,7 +35,7 @@ pub enum Addressing {
 pub struct Config {
     pub(crate) endpoint: Url,
     pub(crate) region: String,
-    pub(crate) credentials: Credentials,
+    pub(crate) credentials: CredentialSource,
     pub(crate) addressing: Addressing,
     pub(crate) concurrency: usize,
     pub(crate) part_size: Option<u64>,
@@ -115,12 +49,13 @@ pub struct Config {
 }
 
 impl Config {
-    /// A builder with every setting at its default.
-    pub fn builder(credentials: Credentials) -> ConfigBuilder {
+    /// A builder with every setting at its default, signing with `credentials`: fixed
+    /// [`Credentials`](crate::Credentials), or a [`CredentialSource`] that refreshes them.
+    pub fn builder(credentials: impl Into<CredentialSource>) -> ConfigBuilder {
         ConfigBuilder {
             endpoint: None,
             region: DEFAULT_REGION.to_owned(),
-            credentials,
+            credentials: credentials.into(),
             addressing: Addressing::Auto,
             concurrency: DEFAULT_CONCURRENCY,
             part_size: None,
@@ -161,7 +96,7 @@ impl Config {
 pub struct ConfigBuilder {
     endpoint: Option<String>,
     region: String,
-    credentials: Credentials,
+    credentials: CredentialSource,
     addressing: Addressing,
     concurrency: usize,
     part_size: Option<u64>,
@@ -271,11 +206,7 @@ impl ConfigBuilder {
         if self.connect_timeout.is_zero() || self.io_timeout.is_zero() {
             return Err(Error::invalid("timeouts must be longer than zero"));
         }
-        if self.credentials.access_key.is_empty() || self.credentials.secret_key.is_empty() {
-            return Err(Error::invalid(
-                "the access key and secret key must not be empty",
-            ));
-        }
+        self.credentials.check()?;
         Ok(Config {
             endpoint,
             region: self.region,
@@ -297,6 +228,7 @@ impl ConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::credentials::Credentials;
 
     fn builder() -> ConfigBuilder {
         Config::builder(Credentials::new("AKID", "SECRET"))
@@ -323,13 +255,5 @@ mod tests {
         assert!(builder().endpoint("not a url").build().is_err());
         assert!(builder().max_attempts(0).build().is_err());
         assert!(Config::builder(Credentials::new("", "x")).build().is_err());
-    }
-
-    #[test]
-    fn debug_never_shows_secrets() {
-        let credentials = Credentials::new("AKID", "SECRETKEY").with_session_token("TOKENVALUE");
-        let shown = format!("{:?}", builder().build().unwrap()) + &format!("{credentials:?}");
-        assert!(shown.contains("AKID"));
-        assert!(!shown.contains("SECRETKEY") && !shown.contains("TOKENVALUE"));
     }
 }

@@ -5,7 +5,6 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use jiff::Timestamp;
 use md5::Digest as _;
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
@@ -240,7 +239,7 @@ impl Download<'_> {
 
     fn head(&self) -> Result<RemoteObject> {
         self.inner.with_retries(0, self.progress, |_| {
-            let request = self.signer.head_object(self.key, &Timestamp::now());
+            let request = self.signer.head_object(self.key, &self.inner.stamp()?);
             let response = self.http.send(&request, &[], Payload::None)?;
             let response = http::expect_status(response, &[200])?;
             let size = http::header(&response, "content-length")
@@ -283,7 +282,7 @@ impl Download<'_> {
                 if let Some(etag) = &object.etag {
                     headers.push(("if-match", etag.as_str()));
                 }
-                let request = self.signer.get_object(self.key, &Timestamp::now());
+                let request = self.signer.get_object(self.key, &self.inner.stamp()?);
                 let response = self.http.send(&request, &headers, Payload::None)?;
                 let mut response = http::expect_status(response, &[200, 206])?;
                 check_range_reply(

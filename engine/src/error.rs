@@ -20,6 +20,9 @@ pub enum ErrorKind {
     PreconditionFailed,
     /// The object exists and the upload was asked not to replace it (412 on `If-None-Match`).
     AlreadyExists,
+    /// No credentials were found, or they could not be fetched (from an instance-metadata or
+    /// container endpoint) or used as configured.
+    Credentials,
     /// The local source file changed while it was being uploaded.
     SourceChanged,
     /// The server answered with an error status this client does not retry.

@@ -176,7 +176,7 @@ pub(crate) fn service_error(service: ServiceError) -> Error {
         (_, Some("SlowDown" | "InternalError" | "ServiceUnavailable")) => ErrorKind::ServerBusy,
         (_, Some("RequestTimeout")) => ErrorKind::Network,
         (_, Some("BadDigest")) => ErrorKind::Protocol,
-        (403, _) => ErrorKind::AccessDenied,
+        (403, _) | (_, Some("ExpiredToken" | "InvalidToken")) => ErrorKind::AccessDenied,
         (404, _) => ErrorKind::NotFound,
         (412, _) => ErrorKind::PreconditionFailed,
         (500 | 502 | 503 | 504, _) => ErrorKind::ServerBusy,

@@ -35,13 +35,17 @@
 mod checksum;
 mod client;
 mod config;
+mod credentials;
 mod download;
+mod environment;
 mod error;
 mod http;
 mod location;
 mod mapped;
+mod metadata;
 mod object_options;
 pub mod plan;
+mod profile_file;
 mod progress;
 mod retry;
 mod sign;
@@ -53,9 +57,11 @@ pub use client::{
     Client, MAX_PRESIGN_EXPIRY, PresignMethod, TransferOptions, TransferSummary, VerifyMode,
 };
 pub use config::{
-    Addressing, Config, ConfigBuilder, Credentials, DEFAULT_CONCURRENCY,
-    DEFAULT_MULTIPART_THRESHOLD, DEFAULT_REGION, MAX_CONCURRENCY,
+    Addressing, Config, ConfigBuilder, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD,
+    DEFAULT_REGION, MAX_CONCURRENCY,
 };
+pub use credentials::{CredentialSource, Credentials, DEFAULT_REFRESH_MARGIN, ProvideCredentials};
+pub use environment::{Overrides, parse_addressing};
 pub use error::{Error, ErrorKind, Result, ServiceError};
 pub use location::S3Uri;
 pub use object_options::{

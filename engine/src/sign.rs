@@ -1,5 +1,6 @@
 //! Presigning each S3 request with rusty-s3. Pure: the clock is passed in, nothing is sent.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use jiff::Timestamp;
@@ -26,10 +27,21 @@ impl std::fmt::Debug for SignedRequest {
     }
 }
 
+/// What a signature is made with: the time of signing and the credentials current then.
+pub(crate) struct Stamp {
+    time: Timestamp,
+    credentials: Arc<rusty_s3::Credentials>,
+}
+
+impl Stamp {
+    pub fn new(credentials: Arc<rusty_s3::Credentials>, time: Timestamp) -> Self {
+        Self { time, credentials }
+    }
+}
+
 /// Signs requests against one bucket.
 pub(crate) struct Signer {
     bucket: Bucket,
-    credentials: rusty_s3::Credentials,
     expiry: Duration,
 }
 
@@ -58,7 +70,6 @@ impl Signer {
         })?;
         Ok(Self {
             bucket,
-            credentials: config.credentials.to_rusty(),
             expiry: config.presign_expiry,
         })
     }
@@ -68,7 +79,7 @@ impl Signer {
     fn finish<'a, A: S3Action<'a>>(
         &self,
         mut action: A,
-        now: &Timestamp,
+        at: &Stamp,
         headers: &[Header],
     ) -> SignedRequest {
         for (name, value) in headers {
@@ -76,15 +87,15 @@ impl Signer {
         }
         SignedRequest {
             method: A::METHOD,
-            url: action.sign_with_time(self.expiry, now),
+            url: action.sign_with_time(self.expiry, &at.time),
             headers: headers.to_vec(),
         }
     }
 
-    pub fn put_object(&self, key: &str, headers: &[Header], now: &Timestamp) -> SignedRequest {
+    pub fn put_object(&self, key: &str, headers: &[Header], at: &Stamp) -> SignedRequest {
         self.finish(
-            self.bucket.put_object(Some(&self.credentials), key),
-            now,
+            self.bucket.put_object(Some(&*at.credentials), key),
+            at,
             headers,
         )
     }
@@ -93,12 +104,12 @@ impl Signer {
         &self,
         key: &str,
         headers: &[Header],
-        now: &Timestamp,
+        at: &Stamp,
     ) -> SignedRequest {
         let action = self
             .bucket
-            .create_multipart_upload(Some(&self.credentials), key);
-        self.finish(action, now, headers)
+            .create_multipart_upload(Some(&*at.credentials), key);
+        self.finish(action, at, headers)
     }
 
     pub fn upload_part(
@@ -107,7 +118,7 @@ impl Signer {
         part_number: u32,
         upload_id: &str,
         headers: &[Header],
-        now: &Timestamp,
+        at: &Stamp,
     ) -> Result<SignedRequest> {
         let number = u16::try_from(part_number)
             .ok()
@@ -117,8 +128,8 @@ impl Signer {
             })?;
         let action = self
             .bucket
-            .upload_part(Some(&self.credentials), key, number, upload_id);
-        Ok(self.finish(action, now, headers))
+            .upload_part(Some(&*at.credentials), key, number, upload_id);
+        Ok(self.finish(action, at, headers))
     }
 
     /// Signs CompleteMultipartUpload; the body is written by [`crate::xml::complete_body`].
@@ -127,86 +138,72 @@ impl Signer {
         key: &str,
         upload_id: &str,
         headers: &[Header],
-        now: &Timestamp,
+        at: &Stamp,
     ) -> SignedRequest {
         let action = self.bucket.complete_multipart_upload(
-            Some(&self.credentials),
+            Some(&*at.credentials),
             key,
             upload_id,
             std::iter::empty::<&str>(),
         );
-        self.finish(action, now, headers)
+        self.finish(action, at, headers)
     }
 
-    pub fn abort_multipart_upload(
-        &self,
-        key: &str,
-        upload_id: &str,
-        now: &Timestamp,
-    ) -> SignedRequest {
+    pub fn abort_multipart_upload(&self, key: &str, upload_id: &str, at: &Stamp) -> SignedRequest {
         let action = self
             .bucket
-            .abort_multipart_upload(Some(&self.credentials), key, upload_id);
-        self.finish(action, now, &[])
+            .abort_multipart_upload(Some(&*at.credentials), key, upload_id);
+        self.finish(action, at, &[])
     }
 
     /// HeadObject, asking for the object's stored checksums (`x-amz-checksum-mode: ENABLED`).
-    pub fn head_object(&self, key: &str, now: &Timestamp) -> SignedRequest {
-        let action = self.bucket.head_object(Some(&self.credentials), key);
+    pub fn head_object(&self, key: &str, at: &Stamp) -> SignedRequest {
+        let action = self.bucket.head_object(Some(&*at.credentials), key);
         self.finish(
             action,
-            now,
+            at,
             &[("x-amz-checksum-mode".into(), "ENABLED".to_owned())],
         )
     }
 
-    pub fn get_object(&self, key: &str, now: &Timestamp) -> SignedRequest {
-        self.finish(
-            self.bucket.get_object(Some(&self.credentials), key),
-            now,
-            &[],
-        )
+    pub fn get_object(&self, key: &str, at: &Stamp) -> SignedRequest {
+        self.finish(self.bucket.get_object(Some(&*at.credentials), key), at, &[])
     }
 
-    pub fn create_bucket(&self, now: &Timestamp) -> SignedRequest {
-        self.finish(self.bucket.create_bucket(&self.credentials), now, &[])
+    pub fn create_bucket(&self, at: &Stamp) -> SignedRequest {
+        self.finish(self.bucket.create_bucket(&at.credentials), at, &[])
     }
 
     /// ListObjectsV2 of the keys starting with `prefix`, from `token` on when given.
-    pub fn list_objects_v2(
-        &self,
-        prefix: &str,
-        token: Option<&str>,
-        now: &Timestamp,
-    ) -> SignedRequest {
-        let mut action = self.bucket.list_objects_v2(Some(&self.credentials));
+    pub fn list_objects_v2(&self, prefix: &str, token: Option<&str>, at: &Stamp) -> SignedRequest {
+        let mut action = self.bucket.list_objects_v2(Some(&*at.credentials));
         if !prefix.is_empty() {
             action.with_prefix(prefix);
         }
         if let Some(token) = token {
             action.with_continuation_token(token);
         }
-        self.finish(action, now, &[])
+        self.finish(action, at, &[])
     }
 
-    pub fn delete_object(&self, key: &str, now: &Timestamp) -> SignedRequest {
+    pub fn delete_object(&self, key: &str, at: &Stamp) -> SignedRequest {
         self.finish(
-            self.bucket.delete_object(Some(&self.credentials), key),
-            now,
+            self.bucket.delete_object(Some(&*at.credentials), key),
+            at,
             &[],
         )
     }
 
     /// A URL anyone may use until `expires` after `now`: GetObject, or PutObject when `put`.
-    pub fn presign_object(&self, key: &str, put: bool, expires: Duration, now: &Timestamp) -> Url {
+    pub fn presign_object(&self, key: &str, put: bool, expires: Duration, at: &Stamp) -> Url {
         if put {
             self.bucket
-                .put_object(Some(&self.credentials), key)
-                .sign_with_time(expires, now)
+                .put_object(Some(&*at.credentials), key)
+                .sign_with_time(expires, &at.time)
         } else {
             self.bucket
-                .get_object(Some(&self.credentials), key)
-                .sign_with_time(expires, now)
+                .get_object(Some(&*at.credentials), key)
+                .sign_with_time(expires, &at.time)
         }
     }
 
@@ -215,7 +212,7 @@ impl Signer {
         &self,
         prefix: &str,
         marker: Option<(&str, &str)>,
-        now: &Timestamp,
+        at: &Stamp,
     ) -> SignedRequest {
         // Query pairs must be sorted by name.
         let mut query = Vec::with_capacity(4);
@@ -230,12 +227,12 @@ impl Signer {
         }
         query.push(("uploads", ""));
         let url = rusty_s3::signing::sign(
-            now,
+            &at.time,
             Method::Get,
             self.bucket.base_url().clone(),
-            self.credentials.key(),
-            self.credentials.secret(),
-            self.credentials.token(),
+            at.credentials.key(),
+            at.credentials.secret(),
+            at.credentials.token(),
             self.bucket.region(),
             self.expiry.as_secs(),
             query.iter().copied(),
@@ -252,17 +249,24 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Credentials;
+    use crate::credentials::Credentials;
+
+    const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
+    const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
 
     fn config(endpoint: &str, addressing: Addressing) -> Config {
-        Config::builder(Credentials::new(
-            "AKIAIOSFODNN7EXAMPLE",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
-        ))
-        .endpoint(endpoint)
-        .addressing(addressing)
-        .build()
-        .unwrap()
+        Config::builder(Credentials::new(ACCESS_KEY, SECRET_KEY))
+            .endpoint(endpoint)
+            .addressing(addressing)
+            .build()
+            .unwrap()
+    }
+
+    fn stamp(time: Timestamp) -> Stamp {
+        Stamp::new(
+            Arc::new(rusty_s3::Credentials::new(ACCESS_KEY, SECRET_KEY)),
+            time,
+        )
     }
 
     /// AWS's published presigned-URL example (GET examplebucket/test.txt, 2013-05-24, 86400 s).
@@ -274,7 +278,7 @@ mod tests {
         )
         .unwrap();
         signer.expiry = Duration::from_secs(86400);
-        let now: Timestamp = "2013-05-24T00:00:00Z".parse().unwrap();
+        let now = stamp("2013-05-24T00:00:00Z".parse().unwrap());
         let request = signer.get_object("test.txt", &now);
         assert_eq!(
             request.url.host_str(),
@@ -294,7 +298,7 @@ mod tests {
     #[test]
     fn presigned_object_urls_carry_their_expiry() {
         let signer = Signer::new(&config("http://127.0.0.1:1", Addressing::Path), "bkt").unwrap();
-        let now = Timestamp::UNIX_EPOCH;
+        let now = stamp(Timestamp::UNIX_EPOCH);
         let url = signer.presign_object("a b", true, Duration::from_secs(90), &now);
         assert_eq!(url.path(), "/bkt/a%20b");
         let query = url.query().unwrap();
@@ -305,7 +309,7 @@ mod tests {
 
     #[test]
     fn custom_endpoints_and_dotted_buckets_use_path_style() {
-        let now = Timestamp::UNIX_EPOCH;
+        let now = stamp(Timestamp::UNIX_EPOCH);
         let local = Signer::new(&config("http://127.0.0.1:8333", Addressing::Auto), "b1").unwrap();
         assert_eq!(local.head_object("k", &now).url.path(), "/b1/k");
         let dotted = Signer::new(
@@ -322,7 +326,7 @@ mod tests {
     #[test]
     fn part_numbers_outside_the_s3_range_are_refused() {
         let signer = Signer::new(&config("http://127.0.0.1:1", Addressing::Path), "bkt").unwrap();
-        let now = Timestamp::UNIX_EPOCH;
+        let now = stamp(Timestamp::UNIX_EPOCH);
         assert!(signer.upload_part("k", 0, "id", &[], &now).is_err());
         assert!(signer.upload_part("k", 10_001, "id", &[], &now).is_err());
         let url = signer
@@ -335,7 +339,8 @@ mod tests {
     #[test]
     fn list_uploads_query_is_signed_in_sorted_order() {
         let signer = Signer::new(&config("http://127.0.0.1:1", Addressing::Path), "bkt").unwrap();
-        let request = signer.list_multipart_uploads("p/", Some(("k", "u")), &Timestamp::UNIX_EPOCH);
+        let request =
+            signer.list_multipart_uploads("p/", Some(("k", "u")), &stamp(Timestamp::UNIX_EPOCH));
         let query = request.url.query().unwrap();
         let names: Vec<&str> = query
             .split('&')

@@ -186,7 +186,7 @@ impl Upload<'_> {
             .with_retries(1, self.progress, |reported| {
                 let request = self
                     .signer
-                    .put_object(self.key, &headers, &Timestamp::now());
+                    .put_object(self.key, &headers, &self.inner.stamp()?);
                 let mut body = PartReader::new(self, whole, reported);
                 let response =
                     self.http
@@ -289,7 +289,7 @@ impl Upload<'_> {
             attempts += 1;
             let request =
                 self.signer
-                    .create_multipart_upload(self.key, &headers, &Timestamp::now());
+                    .create_multipart_upload(self.key, &headers, &self.inner.stamp()?);
             let response = self.http.send(&request, &[], Payload::Empty)?;
             server_now = http::header(&response, "date")
                 .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
@@ -333,10 +333,10 @@ impl Upload<'_> {
         let etag = self
             .inner
             .with_retries(part.number, self.progress, |reported| {
-                let now = Timestamp::now();
+                let at = self.inner.stamp()?;
                 let request =
                     self.signer
-                        .upload_part(self.key, part.number, upload_id, &headers, &now)?;
+                        .upload_part(self.key, part.number, upload_id, &headers, &at)?;
                 let mut body = PartReader::new(self, part, reported);
                 let response =
                     self.http
@@ -367,7 +367,7 @@ impl Upload<'_> {
                     self.key,
                     upload_id,
                     &self.condition,
-                    &Timestamp::now(),
+                    &self.inner.stamp()?,
                 );
                 let headers = [("content-type", "application/xml")];
                 let response =

@@ -100,8 +100,8 @@ impl TestBucket {
     }
 }
 
-/// An `s3mt` command with `server`'s endpoint and credentials in its environment (and no other
-/// variable but `PATH`).
+/// An `s3mt` command with `server`'s endpoint and credentials in its environment, `PATH`,
+/// empty shared config files, and instance metadata turned off; no other variable.
 pub fn s3mt_for(server: &S3Server) -> Command {
     let mut command = Command::new(s3mt_binary());
     command
@@ -110,7 +110,11 @@ pub fn s3mt_for(server: &S3Server) -> Command {
         .env("AWS_ACCESS_KEY_ID", server.access_key())
         .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
         .env("AWS_ENDPOINT_URL", server.endpoint())
-        .env("AWS_REGION", server.region());
+        .env("AWS_REGION", server.region())
+        // Nothing from the user's ~/.aws, and never a request to a real metadata address.
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
+        .env("AWS_EC2_METADATA_DISABLED", "true");
     command
 }
 
@@ -294,9 +298,9 @@ pub fn s3mt_binary() -> &'static Path {
 
 /// Runs a command and returns its output, with stdout and stderr readable as text.
 ///
-/// Every CLI scenario runs through here, so here is where secrets are checked: the secret key
-/// and session token the command was given, and any presigned-URL signature, must appear in
-/// neither output.
+/// Every CLI scenario runs through here, so here is where secrets are checked: the secret key,
+/// session token and container authorization token the command was given, and any
+/// presigned-URL signature, must appear in neither output.
 pub fn run(command: &mut Command) -> (Output, String, String) {
     let output = command.output().expect("run command");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
@@ -369,7 +373,9 @@ pub fn assert_no_secrets(command: &Command, stdout: &str, stderr: &str) {
     let secrets = command.get_envs().filter_map(|(name, value)| {
         let secret = matches!(
             name.to_str(),
-            Some("AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN")
+            Some(
+                "AWS_SECRET_ACCESS_KEY" | "AWS_SESSION_TOKEN" | "AWS_CONTAINER_AUTHORIZATION_TOKEN"
+            )
         );
         value.filter(|_| secret).and_then(|value| value.to_str())
     });

@@ -82,6 +82,11 @@ pub fn run(args: DemoArgs) -> Result<()> {
 fn time_cp(server: &S3Server, s3mt: &Path, paths: &[&str], extra: &[&str]) -> Result<f64> {
     let started = Instant::now();
     let status = Command::new(s3mt)
+        // The local server's keys only: nothing from the user's profile or session.
+        .env_remove("AWS_SESSION_TOKEN")
+        .env_remove("AWS_PROFILE")
+        .env("AWS_CONFIG_FILE", "/dev/null")
+        .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
         .env("AWS_ACCESS_KEY_ID", server.access_key())
         .env("AWS_SECRET_ACCESS_KEY", server.secret_key())
         .env("AWS_REGION", server.region())

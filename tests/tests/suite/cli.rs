@@ -100,14 +100,14 @@ fn wrong_secret_exits_5_without_showing_it() {
 }
 
 #[test]
-fn missing_credentials_exit_2() {
+fn missing_credentials_exit_5() {
     let bucket = TestBucket::new("no-credentials");
     let (output, _, stderr) =
         run(bucket
             .s3mt()
             .env_remove("AWS_SECRET_ACCESS_KEY")
             .args(["cp", "a", "s3://b-b/k"]));
-    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert_eq!(output.status.code(), Some(5), "{stderr}");
     assert!(stderr.contains("no credentials"), "{stderr}");
 }
 

@@ -2,6 +2,7 @@
 //! bucket per test).
 
 mod cli;
+mod credentials;
 mod events;
 mod failures;
 mod faults;
