@@ -8,6 +8,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use sha2::{Digest as _, Sha256};
 
 use crate::error::{Error, ErrorKind, Result};
+use crate::plan;
 
 /// A SHA-256 digest.
 pub(crate) type Digest = [u8; 32];
@@ -30,29 +31,50 @@ pub(crate) fn composite(parts: &[Digest]) -> Digest {
     hasher.finalize().into()
 }
 
+/// The object tag holding s3mt's record when it could not go in the metadata (streams).
+pub(crate) const RECORD_TAG: &str = "s3mt-sha256";
+
 /// Base64, as `x-amz-checksum-*` headers carry digests.
 pub(crate) fn to_base64(digest: &Digest) -> String {
-    BASE64.encode(digest)
+    to_base64_bytes(digest)
 }
 
-/// The integrity record s3mt stores in an object's user metadata: the part size, the part count
-/// and the composite SHA-256 of the parts, so any server can be checked without its help.
+/// Base64 of any digest (e.g. `Content-MD5`).
+pub(crate) fn to_base64_bytes(bytes: &[u8]) -> String {
+    BASE64.encode(bytes)
+}
+
+/// The integrity record s3mt stores with an object (in its user metadata, or for a stream in
+/// a tag): the part size, the part count and the composite SHA-256 of the parts, so any server
+/// can be checked without its help. A stream's parts may grow: then the first part has
+/// `part_size` and the size doubles every `doubling_every` parts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
     pub part_size: u64,
     pub parts: u64,
     pub composite: Digest,
+    pub doubling_every: Option<u32>,
 }
 
 impl Record {
-    /// The metadata value: `v1 part-size=N parts=M sha256=BASE64`.
+    /// The value: `v1 part-size=N parts=M sha256=BASE64`, then ` doubling-every=K` when parts
+    /// grow.
     pub fn to_metadata(&self) -> String {
-        format!(
+        let mut value = format!(
             "v1 part-size={} parts={} sha256={}",
             self.part_size,
             self.parts,
             to_base64(&self.composite)
-        )
+        );
+        if let Some(every) = self.doubling_every {
+            value.push_str(&format!(" doubling-every={every}"));
+        }
+        value
+    }
+
+    /// The size of part `number` (1-based; the last part may be shorter).
+    pub fn part_size_of(&self, number: u32) -> u64 {
+        plan::grown_part_size(self.part_size, self.doubling_every, number)
     }
 
     /// Reads a metadata value written by [`Record::to_metadata`].
@@ -63,16 +85,30 @@ impl Record {
         let part_size: u64 = field("part-size")?.parse().ok()?;
         let parts: u64 = field("parts")?.parse().ok()?;
         let composite = BASE64.decode(field("sha256")?).ok()?.try_into().ok()?;
-        (part_size > 0).then_some(Self {
+        let doubling_every = match fields.next() {
+            None => None,
+            Some(field) => Some(field.strip_prefix("doubling-every=")?.parse().ok()?),
+        };
+        (part_size > 0 && doubling_every != Some(0)).then_some(Self {
             part_size,
             parts,
             composite,
+            doubling_every,
         })
     }
 
     /// Whether an object of `size` bytes has exactly this record's number of parts.
     pub fn fits(&self, size: u64) -> bool {
-        size.div_ceil(self.part_size) == self.parts
+        if self.doubling_every.is_none() {
+            return size.div_ceil(self.part_size) == self.parts;
+        }
+        // Parts before the last are full: walk them (at most 10,000).
+        let (mut covered, mut parts) = (0, 0);
+        while covered < size && parts <= plan::MAX_PARTS {
+            parts += 1;
+            covered += self.part_size_of(parts as u32);
+        }
+        parts == self.parts
     }
 }
 
@@ -127,13 +163,111 @@ impl Expected {
     }
 }
 
+/// Checks bytes that arrive in order (a download to a stream) against what is expected:
+/// per-part SHA-256 digests cut at the record's part boundaries, or one digest of the whole.
+pub(crate) struct InOrder {
+    expected: Expected,
+    part: Option<(Sha256, u64)>,
+    parts: Vec<Digest>,
+    whole_sha256: Option<Sha256>,
+    whole_md5: Option<md5::Md5>,
+}
+
+impl InOrder {
+    pub fn new(expected: Expected) -> Self {
+        Self {
+            part: None,
+            parts: Vec::new(),
+            whole_sha256: matches!(expected, Expected::ObjectSha256(_)).then(Sha256::new),
+            whole_md5: matches!(expected, Expected::Md5(_)).then(md5::Md5::new),
+            expected,
+        }
+    }
+
+    /// Feeds the next bytes of the object.
+    pub fn update(&mut self, mut bytes: &[u8]) {
+        if let Some(hasher) = &mut self.whole_sha256 {
+            hasher.update(bytes);
+        }
+        if let Some(hasher) = &mut self.whole_md5 {
+            md5::Digest::update(hasher, bytes);
+        }
+        let Expected::Record(record) = &self.expected else {
+            return;
+        };
+        let (first, doubling_every) = (record.part_size, record.doubling_every);
+        while !bytes.is_empty() {
+            let number = self.parts.len() as u32 + 1;
+            let (hasher, left) = self.part.get_or_insert_with(|| {
+                let size = plan::grown_part_size(first, doubling_every, number);
+                (Sha256::new(), size)
+            });
+            let take = bytes
+                .len()
+                .min(usize::try_from(*left).unwrap_or(usize::MAX));
+            hasher.update(&bytes[..take]);
+            *left -= take as u64;
+            bytes = &bytes[take..];
+            if *left == 0 {
+                self.finish_part();
+            }
+        }
+    }
+
+    fn finish_part(&mut self) {
+        if let Some((hasher, _)) = self.part.take() {
+            self.parts.push(hasher.finalize().into());
+        }
+    }
+
+    /// The verdict once every byte was fed.
+    pub fn finish(mut self) -> Result<Verification> {
+        self.finish_part();
+        let matches = match &self.expected {
+            Expected::Record(record) => composite(&self.parts) == record.composite,
+            Expected::ObjectSha256(digest) => self
+                .whole_sha256
+                .take()
+                .is_some_and(|hasher| hasher.finalize().as_slice() == digest),
+            Expected::Md5(digest) => self
+                .whole_md5
+                .take()
+                .is_some_and(|hasher| md5::Digest::finalize(hasher).as_slice() == digest),
+            Expected::Nothing => true,
+        };
+        self.expected.verdict(matches)
+    }
+}
+
+impl Expected {
+    /// How the bytes were checked, or the integrity error when they did not match.
+    pub fn verdict(&self, matches: bool) -> Result<Verification> {
+        if !matches {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                "the downloaded bytes do not match the object's checksum",
+            ));
+        }
+        Ok(match self {
+            Self::Record(_) => Verification::S3mtRecord,
+            Self::ObjectSha256(_) => Verification::ServerSha256,
+            Self::Md5(_) => Verification::EtagMd5,
+            Self::Nothing => Verification::Unverified,
+        })
+    }
+}
+
 /// How a transfer's bytes were checked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Verification {
     /// Upload: every part was sent with its SHA-256 for the server to check, and s3mt's record
-    /// (part size and composite SHA-256) was stored in the object's metadata.
+    /// (part size and composite SHA-256) was stored in the object's metadata (or, for a
+    /// stream, its tag).
     SentWithSha256,
+    /// Upload of a stream: every part was sent with its SHA-256 for the server to check, but
+    /// the server refused the tag holding s3mt's record, so later downloads cannot use it.
+    SentWithoutRecord,
     /// Download: every part's SHA-256 matched the record s3mt stored at upload.
     S3mtRecord,
     /// Download: the whole object matched the server's SHA-256 checksum.
@@ -148,6 +282,10 @@ impl fmt::Display for Verification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             Self::SentWithSha256 => "SHA-256 per part, checked by the server on arrival",
+            Self::SentWithoutRecord => {
+                "SHA-256 per part, checked by the server on arrival; s3mt's record not stored \
+                 (the server refused the object tag)"
+            }
             Self::S3mtRecord => "verified: SHA-256 per part, against s3mt's upload record",
             Self::ServerSha256 => "verified: SHA-256 of the whole object, from the server",
             Self::EtagMd5 => "verified: MD5 of the whole object, from its ETag",
@@ -193,6 +331,7 @@ mod tests {
             part_size: 5 << 20,
             parts: 3,
             composite: sha256(b"x"),
+            doubling_every: None,
         };
         let value = record.to_metadata();
         assert!(
@@ -218,6 +357,7 @@ mod tests {
             part_size: 4,
             parts: 2,
             composite: sha256(b"r"),
+            doubling_every: None,
         }
         .to_metadata();
         let sha = to_base64(&sha256(b"whole"));
@@ -245,11 +385,76 @@ mod tests {
     }
 
     #[test]
+    fn in_order_checks_parts_at_record_boundaries_whatever_the_pieces() {
+        let data: Vec<u8> = (0..10u8).collect();
+        let parts: Vec<Digest> = data.chunks(4).map(sha256).collect();
+        let record = Record {
+            part_size: 4,
+            parts: 3,
+            composite: composite(&parts),
+            doubling_every: None,
+        };
+        let feed = |expected: Expected, pieces: &[&[u8]]| {
+            let mut check = InOrder::new(expected);
+            for piece in pieces {
+                check.update(piece);
+            }
+            check.finish()
+        };
+        let pieces: [&[u8]; 3] = [&data[..3], &data[3..9], &data[9..]];
+        assert_eq!(
+            feed(Expected::Record(record.clone()), &pieces).unwrap(),
+            Verification::S3mtRecord
+        );
+        assert_eq!(
+            feed(Expected::ObjectSha256(sha256(&data)), &pieces).unwrap(),
+            Verification::ServerSha256
+        );
+        let md5: [u8; 16] = <md5::Md5 as md5::Digest>::digest(&data[..]).into();
+        assert_eq!(
+            feed(Expected::Md5(md5), &pieces).unwrap(),
+            Verification::EtagMd5
+        );
+        let mut flipped = data.clone();
+        flipped[5] ^= 1;
+        let err = feed(Expected::Record(record), &[&flipped]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity);
+        assert_eq!(
+            feed(Expected::Nothing, &pieces).unwrap(),
+            Verification::Unverified
+        );
+    }
+
+    #[test]
+    fn a_growing_record_round_trips_and_cuts_parts_where_the_stream_did() {
+        // Parts of 4 bytes, doubling every 2 parts: 4, 4, 8, 8, 16 ...
+        let data: Vec<u8> = (0..30u8).collect();
+        let cuts = [0, 4, 8, 16, 24, 30];
+        let parts: Vec<Digest> = cuts.windows(2).map(|w| sha256(&data[w[0]..w[1]])).collect();
+        let record = Record {
+            part_size: 4,
+            parts: 5,
+            composite: composite(&parts),
+            doubling_every: Some(2),
+        };
+        let value = record.to_metadata();
+        assert!(value.ends_with(" doubling-every=2"), "{value}");
+        assert_eq!(Record::from_metadata(&value), Some(record.clone()));
+        assert!(record.fits(30) && record.fits(25) && !record.fits(24) && !record.fits(41));
+        assert_eq!(Record::from_metadata(&value.replace("=2", "=0")), None);
+        let mut check = InOrder::new(Expected::Record(record));
+        check.update(&data[..7]);
+        check.update(&data[7..]);
+        assert_eq!(check.finish().unwrap(), Verification::S3mtRecord);
+    }
+
+    #[test]
     fn a_size_that_disagrees_with_the_record_is_a_bad_reply() {
         let record = Record {
             part_size: 4,
             parts: 2,
             composite: sha256(b"r"),
+            doubling_every: None,
         }
         .to_metadata();
         let err = Expected::from_headers(0, Some(&record), None, None, false).unwrap_err();

@@ -1,6 +1,7 @@
 //! The client handle: a validated config, the shared HTTP agent and the worker pool.
 
 use std::cell::Cell;
+use std::io::{Read, Write};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,7 +19,7 @@ use crate::progress::{CancelToken, Event, EventSink, Progress};
 use crate::retry::RetryPolicy;
 use crate::sign::{Signer, Stamp};
 use crate::xml::{self, MultipartUpload, ObjectInfo};
-use crate::{download, upload};
+use crate::{download, stream_download, stream_upload, upload};
 
 /// A cheap-to-clone handle for transfers. Clones share one connection pool and one worker pool
 /// of [`Config::concurrency`] threads.
@@ -51,6 +52,7 @@ pub struct TransferOptions {
     cancel: Option<CancelToken>,
     pub(crate) verify: VerifyMode,
     pub(crate) object: ObjectOptions,
+    pub(crate) expected_size: Option<u64>,
 }
 
 impl TransferOptions {
@@ -73,6 +75,13 @@ impl TransferOptions {
     /// by downloads.
     pub fn object(mut self, options: ObjectOptions) -> Self {
         self.object = options;
+        self
+    }
+
+    /// The size of a stream to upload, when known up front: the part size is then chosen
+    /// for it, as for a file, instead of growing as the stream goes. Default: unknown.
+    pub fn expected_size(mut self, bytes: u64) -> Self {
+        self.expected_size = Some(bytes);
         self
     }
 
@@ -162,6 +171,44 @@ impl Client {
         progress.finish(outcome.map_err(|err| {
             err.context(format_args!("upload {} to {destination}", source.display()))
         }))
+    }
+
+    /// Uploads everything `reader` yields (e.g. standard input) to `destination`, in bounded
+    /// memory: at most `concurrency + 1` part buffers. Parts grow as the stream goes (see
+    /// [`StreamPlan`](crate::plan::StreamPlan)) unless [`TransferOptions::expected_size`] is
+    /// given; a stream shorter than one part goes up in one PutObject. Any failure, a read
+    /// error included, aborts the multipart upload.
+    pub fn upload_stream(
+        &self,
+        reader: &mut dyn Read,
+        destination: &S3Uri,
+        options: &TransferOptions,
+    ) -> Result<TransferSummary> {
+        let progress = Progress::new(options.events.clone(), options.cancel.clone());
+        let outcome =
+            stream_upload::upload_stream(&self.inner, reader, destination, options, &progress);
+        progress.finish(outcome.map_err(|err| err.context(format_args!("upload to {destination}"))))
+    }
+
+    /// Downloads `source` into `writer` (e.g. standard output) in order, with concurrent
+    /// ranged GETs held in a window of at most `concurrency + 1` ranges. The bytes are
+    /// verified as they are written; a mismatch can only be reported at the end, after the
+    /// bytes went out (an [`ErrorKind::Integrity`] error).
+    pub fn download_to_writer(
+        &self,
+        source: &S3Uri,
+        writer: &mut dyn Write,
+        options: &TransferOptions,
+    ) -> Result<TransferSummary> {
+        let progress = Progress::new(options.events.clone(), options.cancel.clone());
+        let outcome = stream_download::download_to_writer(
+            &self.inner,
+            source,
+            writer,
+            &progress,
+            options.verify,
+        );
+        progress.finish(outcome.map_err(|err| err.context(format_args!("download {source}"))))
     }
 
     /// Downloads `source` to the file `destination`, replacing it only once complete.

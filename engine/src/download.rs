@@ -2,14 +2,15 @@
 //! fill it with concurrent ranged GETs (each `If-Match`), sync, and rename over the destination.
 
 use std::io::Read;
+use std::ops::{DerefMut, Range};
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use md5::Digest as _;
 use rayon::prelude::*;
+use sha2::Digest as _;
 use tempfile::NamedTempFile;
 
-use crate::checksum::{self, Digest, Expected, Verification};
+use crate::checksum::{self, Digest, Expected, InOrder, Record, Verification};
 use crate::client::{Inner, TransferSummary, VerifyMode};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
@@ -18,6 +19,7 @@ use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::{self, DEFAULT_PART_SIZE, Part, PartPlan};
 use crate::progress::{Event, Progress, REPORT_EVERY};
 use crate::sign::Signer;
+use crate::xml;
 
 pub(crate) fn download_file(
     inner: &Inner,
@@ -38,14 +40,7 @@ pub(crate) fn download_file(
         key: source.key(),
         progress,
     };
-    let object = download.head()?;
-    if verify == VerifyMode::Require && object.expected == Expected::Nothing {
-        return Err(Error::new(
-            ErrorKind::Integrity,
-            "the object carries no integrity data (no s3mt record, no SHA-256 checksum, \
-             no single-part MD5 ETag) and verification is required",
-        ));
-    }
+    let object = download.head(verify)?;
 
     let temporary = temporary_file(destination, &directory)?;
     let mut map = DestinationMap::new(temporary.as_file(), object.size).map_err(|err| {
@@ -56,10 +51,11 @@ pub(crate) fn download_file(
         )
     })?;
 
-    // With s3mt's record, ranges are the upload's parts, so each part's digest is checked.
-    let range_size = match &object.expected {
-        Expected::Record(record) => record.part_size,
-        _ => inner.config.part_size.unwrap_or(DEFAULT_PART_SIZE),
+    // With s3mt's record of equal parts, ranges are the upload's parts, so each part's digest
+    // is checked as it lands; otherwise the file is checked in order once complete.
+    let range_size = match per_part_record(&object.expected) {
+        Some(record) => record.part_size,
+        None => inner.config.part_size.unwrap_or(DEFAULT_PART_SIZE),
     };
     let plan = plan::plan_download(object.size, range_size);
     progress.send(|| Event::Planned {
@@ -124,44 +120,30 @@ fn commit(
     Ok(())
 }
 
+/// s3mt's record, when its parts are all the same size (ranges can then be its parts).
+fn per_part_record(expected: &Expected) -> Option<&Record> {
+    match expected {
+        Expected::Record(record) if record.doubling_every.is_none() => Some(record),
+        _ => None,
+    }
+}
+
 /// Checks the downloaded bytes against the object's integrity data.
 fn verify_download(
     expected: &Expected,
     digests: &[Option<Digest>],
     map: &DestinationMap,
 ) -> Result<Verification> {
-    let matches = match expected {
-        Expected::Record(record) => {
-            let parts: Option<Vec<Digest>> = digests.iter().copied().collect();
-            parts.is_some_and(|parts| checksum::composite(&parts) == record.composite)
-        }
-        Expected::ObjectSha256(digest) => {
-            let mut hasher = sha2::Sha256::new();
-            map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {
-                hasher.update(bytes)
-            });
-            hasher.finalize().as_slice() == digest
-        }
-        Expected::Md5(digest) => {
-            let mut hasher = md5::Md5::new();
-            map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {
-                hasher.update(bytes)
-            });
-            hasher.finalize().as_slice() == digest
-        }
-        Expected::Nothing => return Ok(Verification::Unverified),
-    };
-    if !matches {
-        return Err(Error::new(
-            ErrorKind::Integrity,
-            "the downloaded bytes do not match the object's checksum",
-        ));
+    if let Some(record) = per_part_record(expected) {
+        let parts: Option<Vec<Digest>> = digests.iter().copied().collect();
+        return expected
+            .verdict(parts.is_some_and(|parts| checksum::composite(&parts) == record.composite));
     }
-    Ok(match expected {
-        Expected::Record(_) => Verification::S3mtRecord,
-        Expected::ObjectSha256(_) => Verification::ServerSha256,
-        _ => Verification::EtagMd5,
-    })
+    let mut check = InOrder::new(expected.clone());
+    map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {
+        check.update(bytes)
+    });
+    check.finish()
 }
 
 /// The directory that will hold the destination file; it must exist.
@@ -188,19 +170,33 @@ fn destination_directory(destination: &Path) -> Result<PathBuf> {
     Ok(directory)
 }
 
-struct RemoteObject {
-    size: u64,
-    etag: Option<String>,
-    expected: Expected,
+/// Where a range's bytes land: a chunk of the destination map, or a stream's buffer.
+pub(crate) trait Landing: DerefMut<Target = [u8]> {
+    /// Done with these bytes: a map drops their pages from memory.
+    fn release(&mut self, _range: Range<usize>) {}
 }
 
-struct Download<'a> {
-    inner: &'a Inner,
+impl Landing for WritableChunk<'_> {
+    fn release(&mut self, range: Range<usize>) {
+        WritableChunk::release(self, range);
+    }
+}
+
+impl Landing for &mut [u8] {}
+
+pub(crate) struct RemoteObject {
+    pub size: u64,
+    pub etag: Option<String>,
+    pub expected: Expected,
+}
+
+pub(crate) struct Download<'a> {
+    pub inner: &'a Inner,
     /// The transfer's HTTP agent (its own when it can be cancelled).
-    http: &'a Http,
-    signer: &'a Signer,
-    key: &'a str,
-    progress: &'a Progress,
+    pub http: &'a Http,
+    pub signer: &'a Signer,
+    pub key: &'a str,
+    pub progress: &'a Progress,
 }
 
 impl Download<'_> {
@@ -220,7 +216,10 @@ impl Download<'_> {
             let digests: Vec<Option<Digest>> = self.inner.pool.install(|| {
                 map.par_chunks(chunk_size)
                     .enumerate()
-                    .map(|(index, chunk)| self.range(object, plan.part(index as u64), chunk))
+                    .map(|(index, chunk)| {
+                        let per_part = per_part_record(&object.expected).is_some();
+                        self.range(object, plan.part(index as u64), chunk, per_part)
+                    })
                     .collect::<Result<_>>()
             })?;
             match verify_download(&object.expected, &digests, map) {
@@ -237,7 +236,21 @@ impl Download<'_> {
         }
     }
 
-    fn head(&self) -> Result<RemoteObject> {
+    /// HEAD: size, ETag, and what the bytes can be verified against; refused up front when
+    /// verification is required and there is nothing to verify against.
+    pub(crate) fn head(&self, verify: VerifyMode) -> Result<RemoteObject> {
+        let object = self.head_once()?;
+        if verify == VerifyMode::Require && object.expected == Expected::Nothing {
+            return Err(Error::new(
+                ErrorKind::Integrity,
+                "the object carries no integrity data (no s3mt record, no SHA-256 checksum, \
+                 no single-part MD5 ETag) and verification is required",
+            ));
+        }
+        Ok(object)
+    }
+
+    fn head_once(&self) -> Result<RemoteObject> {
         self.inner.with_retries(0, self.progress, |_| {
             let request = self.signer.head_object(self.key, &self.inner.stamp()?);
             let response = self.http.send(&request, &[], Payload::None)?;
@@ -246,9 +259,18 @@ impl Download<'_> {
                 .and_then(|length| length.parse().ok())
                 .ok_or_else(|| Error::new(ErrorKind::Protocol, "the server sent no object size"))?;
             let etag = http::header(&response, "etag").map(str::to_owned);
+            let tagged = http::header(&response, "x-amz-tagging-count")
+                .and_then(|count| count.trim().parse::<u32>().ok())
+                .is_some_and(|count| count > 0);
+            // A stream's record follows its data, in a tag: asked for only when there is one.
+            let record = match http::header(&response, checksum::METADATA_HEADER) {
+                Some(record) => Some(record.to_owned()),
+                None if tagged => self.record_tag()?,
+                None => None,
+            };
             let expected = Expected::from_headers(
                 size,
-                http::header(&response, checksum::METADATA_HEADER),
+                record.as_deref(),
                 http::header(&response, "x-amz-checksum-sha256"),
                 etag.as_deref(),
                 http::header(&response, "x-amz-server-side-encryption") == Some("aws:kms"),
@@ -261,15 +283,31 @@ impl Download<'_> {
         })
     }
 
-    /// Fetches `part` straight into its chunk of the map, hashing it as it lands when the
-    /// object has s3mt's per-part record.
-    fn range(
+    /// s3mt's record from the object's tags (one GetObjectTagging). Not allowed to read
+    /// tags, or no such tag: no record.
+    fn record_tag(&self) -> Result<Option<String>> {
+        let request = self
+            .signer
+            .get_object_tagging(self.key, &self.inner.stamp()?);
+        let response = self.http.send(&request, &[], Payload::None)?;
+        match http::expect_status(response, &[200]) {
+            Ok(mut response) => {
+                xml::parse_tag(&http::read_text(&mut response)?, checksum::RECORD_TAG)
+            }
+            Err(err) if err.is_retryable() => Err(err),
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// Fetches `part` straight into `chunk` (its chunk of the map, or a stream's buffer),
+    /// hashing it as it lands when `per_part` (ranges that are the record's parts).
+    pub(crate) fn range(
         &self,
         object: &RemoteObject,
         part: Part,
-        mut chunk: WritableChunk<'_>,
+        mut chunk: impl Landing,
+        per_part: bool,
     ) -> Result<Option<Digest>> {
-        let per_part = matches!(object.expected, Expected::Record(_));
         self.progress.send(|| Event::PartStarted {
             part: part.number,
             bytes: part.len,

@@ -49,6 +49,8 @@ mod profile_file;
 mod progress;
 mod retry;
 mod sign;
+mod stream_download;
+mod stream_upload;
 mod upload;
 mod xml;
 

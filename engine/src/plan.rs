@@ -152,6 +152,74 @@ pub fn plan_download(size: u64, range_size: u64) -> PartPlan {
     }
 }
 
+/// Parts of one size in a row before a stream of unknown size doubles its part size.
+pub const STREAM_DOUBLING_EVERY: u32 = 1000;
+
+/// The part sizes of a stream (e.g. standard input), part by part. Every part but the last
+/// is full, so the sizes depend on the part number alone.
+///
+/// With the stream's size known up front, one part size fits it (as for a file). Otherwise the
+/// part size starts at the one asked for (default 16 MiB) and doubles every
+/// [`STREAM_DOUBLING_EVERY`] parts up to 5 GiB: from 16 MiB, 10,000 parts hold 12.9 TiB, while
+/// a stream of a few GiB never needs parts over 16 MiB. (No schedule that starts below 5 GiB can
+/// reach S3's 48.8 TiB maximum: that takes 10,000 parts of exactly 5 GiB. Give the size for
+/// streams larger than [`StreamPlan::capacity`].)
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StreamPlan {
+    first: u64,
+    doubling_every: Option<u32>,
+}
+
+impl StreamPlan {
+    /// Plans a stream: `requested` part size (validated), and `expected_size` when known.
+    pub fn new(requested: Option<u64>, expected_size: Option<u64>) -> Result<Self> {
+        if let Some(part_size) = requested {
+            validate_part_size(part_size)?;
+        }
+        let Some(expected) = expected_size else {
+            return Ok(Self {
+                first: requested.unwrap_or(DEFAULT_PART_SIZE),
+                doubling_every: Some(STREAM_DOUBLING_EVERY),
+            });
+        };
+        let first = match plan_upload(expected, requested, 1)? {
+            UploadPlan::Multipart(plan) => plan.part_size,
+            UploadPlan::Single => requested.unwrap_or(DEFAULT_PART_SIZE),
+        };
+        Ok(Self {
+            first,
+            doubling_every: None,
+        })
+    }
+
+    /// The size of part `number` (1-based).
+    pub fn part_size(&self, number: u32) -> u64 {
+        grown_part_size(self.first, self.doubling_every, number)
+    }
+
+    /// Every how many parts the part size doubles (`None`: it never grows).
+    pub fn doubling_every(&self) -> Option<u32> {
+        self.doubling_every
+    }
+
+    /// The most bytes the plan's 10,000 parts can hold.
+    pub fn capacity(&self) -> u64 {
+        (1..=MAX_PARTS as u32)
+            .map(|number| self.part_size(number))
+            .sum()
+    }
+}
+
+/// The size of part `number` (1-based) when parts start at `first` and double every
+/// `doubling_every` parts (never, when `None`), up to 5 GiB.
+pub fn grown_part_size(first: u64, doubling_every: Option<u32>, number: u32) -> u64 {
+    let Some(every) = doubling_every.filter(|every| *every > 0) else {
+        return first;
+    };
+    let doublings = (number.saturating_sub(1) / every).min(16);
+    first.saturating_mul(1 << doublings).min(MAX_PART_SIZE)
+}
+
 /// Parses sizes like `16MiB`, `64MB`, `5mib`, `1G`, `1048576` (binary units for `K`/`M`/`G`/`T`
 /// with or without `iB`; decimal for `kB`/`MB`/`GB`/`TB`).
 pub fn parse_size(text: &str) -> Result<u64> {
@@ -199,6 +267,57 @@ pub fn format_size(bytes: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Walks a stream of `total` bytes through `plan`, as the uploader cuts it: the number of
+    /// parts, and the largest part.
+    fn cut(plan: StreamPlan, total: u64) -> (u64, u64) {
+        let (mut read, mut parts, mut largest) = (0, 0u64, 0);
+        let mut previous = 0;
+        while read < total {
+            let size = plan.part_size(parts as u32 + 1);
+            assert!(size >= previous, "part sizes never shrink");
+            assert!((MIN_PART_SIZE..=MAX_PART_SIZE).contains(&size));
+            assert_eq!(size % MIB, 0, "whole MiB");
+            previous = size;
+            read += size.min(total - read);
+            parts += 1;
+            largest = largest.max(size);
+        }
+        (parts, largest)
+    }
+
+    #[test]
+    fn a_stream_of_unknown_size_grows_its_parts_within_the_part_limit() {
+        let plan = StreamPlan::new(None, None).unwrap();
+        assert_eq!(plan.part_size(1), 16 * MIB);
+        assert_eq!(plan.part_size(1000), 16 * MIB);
+        assert_eq!(plan.part_size(1001), 32 * MIB);
+        assert_eq!(plan.part_size(10_000), MAX_PART_SIZE);
+        let capacity = plan.capacity();
+        assert!(capacity > 12 * 1024 * GIB, "{}", format_size(capacity));
+        assert_eq!(cut(plan, capacity), (MAX_PARTS, MAX_PART_SIZE));
+        // Everyday streams keep everyday parts (and memory).
+        assert_eq!(cut(plan, 10 * GIB), (640, 16 * MIB));
+        assert_eq!(cut(plan, 100 * GIB).1, 64 * MIB);
+        // A requested part size is where growth starts.
+        let big = StreamPlan::new(Some(64 * MIB), None).unwrap();
+        assert_eq!(cut(big, big.capacity()).0, MAX_PARTS);
+        assert!(StreamPlan::new(Some(MIB), None).is_err());
+    }
+
+    #[test]
+    fn a_stream_of_known_size_up_to_the_s3_maximum_fits() {
+        // 48.8 TiB: 10,000 parts of 5 GiB, walked part by part without any data.
+        let plan = StreamPlan::new(None, Some(MAX_OBJECT_SIZE)).unwrap();
+        assert_eq!(cut(plan, MAX_OBJECT_SIZE), (MAX_PARTS, MAX_PART_SIZE));
+        let plan = StreamPlan::new(None, Some(100 * GIB + 3)).unwrap();
+        assert_eq!(plan.part_size(1), 16 * MIB);
+        assert_eq!(cut(plan, 100 * GIB + 3).0, 6401);
+        assert!(StreamPlan::new(None, Some(MAX_OBJECT_SIZE + 1)).is_err());
+        assert!(StreamPlan::new(Some(5 * MIB), Some(MAX_OBJECT_SIZE)).is_err());
+        let small = StreamPlan::new(None, Some(3)).unwrap();
+        assert_eq!(small.part_size(7), DEFAULT_PART_SIZE);
+    }
 
     const TIB: u64 = 1024 * GIB;
 

@@ -20,11 +20,12 @@ pub(crate) const REPORT_EVERY: usize = 1024 * 1024;
 pub enum Event {
     /// The transfer is cut into `parts` parts (or ranges) of `part_size` bytes.
     Planned {
-        /// Object size in bytes.
+        /// Object size in bytes; 0 for a stream of unknown size (then `parts` is 0 too).
         total_bytes: u64,
         /// Size of every part but the last.
         part_size: u64,
-        /// Number of parts (1 for a single PutObject, 0 for an empty download).
+        /// Number of parts (1 for a single PutObject, 0 for an empty download or a stream of
+        /// unknown size).
         parts: u64,
     },
     /// Work on `part` began (once per part: retried requests do not repeat it; a download

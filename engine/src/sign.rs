@@ -207,7 +207,7 @@ impl Signer {
         }
     }
 
-    /// ListMultipartUploads, which rusty-s3 lacks, signed with its generic signer.
+    /// ListMultipartUploads, which rusty-s3 lacks.
     pub fn list_multipart_uploads(
         &self,
         prefix: &str,
@@ -226,22 +226,49 @@ impl Signer {
             query.push(("upload-id-marker", upload_id_marker));
         }
         query.push(("uploads", ""));
+        self.generic(Method::Get, self.bucket.base_url().clone(), &query, &[], at)
+    }
+
+    /// PutObjectTagging, which rusty-s3 lacks; `headers` must include the body's
+    /// `content-md5`, which S3 requires for it.
+    pub fn put_object_tagging(&self, key: &str, headers: &[Header], at: &Stamp) -> SignedRequest {
+        let url = self.bucket.object_url(key);
+        self.generic(Method::Put, url, &[("tagging", "")], headers, at)
+    }
+
+    /// GetObjectTagging, which rusty-s3 lacks.
+    pub fn get_object_tagging(&self, key: &str, at: &Stamp) -> SignedRequest {
+        let url = self.bucket.object_url(key);
+        self.generic(Method::Get, url, &[("tagging", "")], &[], at)
+    }
+
+    /// Any request, signed with rusty-s3's generic signer (`query` sorted by name).
+    fn generic(
+        &self,
+        method: Method,
+        url: Url,
+        query: &[(&str, &str)],
+        headers: &[Header],
+        at: &Stamp,
+    ) -> SignedRequest {
         let url = rusty_s3::signing::sign(
             &at.time,
-            Method::Get,
-            self.bucket.base_url().clone(),
+            method,
+            url,
             at.credentials.key(),
             at.credentials.secret(),
             at.credentials.token(),
             self.bucket.region(),
             self.expiry.as_secs(),
             query.iter().copied(),
-            std::iter::empty(),
+            headers
+                .iter()
+                .map(|(name, value)| (name.as_ref(), value.as_str())),
         );
         SignedRequest {
-            method: Method::Get,
+            method,
             url,
-            headers: Vec::new(),
+            headers: headers.to_vec(),
         }
     }
 }

@@ -4,7 +4,6 @@
 use std::cell::Cell;
 use std::fs::{File, Metadata};
 use std::io::Read;
-use std::ops::Range;
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
@@ -58,6 +57,7 @@ pub(crate) fn upload_file(
         part_size: parts.part_size,
         parts: parts.count(),
         composite: checksum::composite(&digests),
+        doubling_every: None,
     };
     let (http, _cancellable) = progress.http(inner);
     let upload = Upload {
@@ -65,7 +65,6 @@ pub(crate) fn upload_file(
         http: &http,
         signer: &signer,
         key: destination.key(),
-        map: &map,
         progress,
         destination,
         object_headers: {
@@ -88,11 +87,11 @@ pub(crate) fn upload_file(
                 .unwrap_or_else(|| checksum::sha256(&[]));
             // A change during the digest pass would otherwise surface as BadDigest retries.
             ensure_unchanged(source, &metadata)?;
-            upload.put_object(&digest)?;
+            upload.put_object(Body::mapped(&map, 0, size), &digest)?;
         }
         UploadPlan::Multipart(plan) => {
             let unchanged = || ensure_unchanged(source, &metadata);
-            upload.multipart(plan, &digests, unchanged)?;
+            upload.multipart(&map, plan, &digests, unchanged)?;
         }
     }
     Ok(TransferSummary {
@@ -151,29 +150,28 @@ fn ensure_unchanged(source: &Path, before: &Metadata) -> Result<()> {
     Ok(())
 }
 
-struct Upload<'a> {
-    inner: &'a Inner,
+/// The requests of one upload, whatever the bytes come from (a file's map or a stream).
+pub(crate) struct Upload<'a> {
+    pub inner: &'a Inner,
     /// The transfer's HTTP agent (its own when it can be cancelled).
-    http: &'a Http,
-    signer: &'a Signer,
-    key: &'a str,
-    map: &'a SourceMap,
-    progress: &'a Progress,
-    destination: &'a S3Uri,
+    pub http: &'a Http,
+    pub signer: &'a Signer,
+    pub key: &'a str,
+    pub progress: &'a Progress,
+    pub destination: &'a S3Uri,
     /// What is stored with the object (content type, storage class, user metadata ...) and
-    /// s3mt's integrity record, for PutObject and CreateMultipartUpload.
-    object_headers: Vec<Header>,
+    /// s3mt's integrity record when known, for PutObject and CreateMultipartUpload.
+    pub object_headers: Vec<Header>,
     /// `If-None-Match: *` under no-overwrite, for the request that creates the object.
-    condition: Vec<Header>,
+    pub condition: Vec<Header>,
 }
 
 impl Upload<'_> {
-    fn put_object(&self, digest: &Digest) -> Result<()> {
-        let bytes = self.map.bytes();
+    pub fn put_object(&self, body: Body<'_>, digest: &Digest) -> Result<()> {
         let whole = Part {
             number: 1,
             offset: 0,
-            len: bytes.len() as u64,
+            len: body.bytes.len() as u64,
         };
         self.progress.send(|| Event::PartStarted {
             part: 1,
@@ -187,10 +185,10 @@ impl Upload<'_> {
                 let request = self
                     .signer
                     .put_object(self.key, &headers, &self.inner.stamp()?);
-                let mut body = PartReader::new(self, whole, reported);
+                let mut reader = PartReader::new(self.progress, 1, body, reported);
                 let response =
                     self.http
-                        .send(&request, &[], Payload::Reader(&mut body, whole.len))?;
+                        .send(&request, &[], Payload::Reader(&mut reader, whole.len))?;
                 let mut response = http::expect_status(response, &[200])?;
                 http::finish_body(&mut response)
             })
@@ -203,6 +201,7 @@ impl Upload<'_> {
     /// (`NoSuchUpload`) or CompleteMultipartUpload kept failing after its retries.
     fn multipart(
         &self,
+        map: &SourceMap,
         plan: PartPlan,
         digests: &[Digest],
         unchanged: impl Fn() -> Result<()>,
@@ -212,7 +211,7 @@ impl Upload<'_> {
             part_size: plan.part_size,
             parts: plan.count(),
         });
-        match self.multipart_once(plan, digests, &unchanged) {
+        match self.multipart_once(map, plan, digests, &unchanged) {
             Err(Failure {
                 error,
                 restartable: true,
@@ -224,7 +223,7 @@ impl Upload<'_> {
                     delay: std::time::Duration::ZERO,
                     discarded: plan.total,
                 });
-                self.multipart_once(plan, digests, &unchanged)
+                self.multipart_once(map, plan, digests, &unchanged)
             }
             other => other,
         }
@@ -234,6 +233,7 @@ impl Upload<'_> {
     /// Create -> parts on the pool -> source check -> Complete; aborts the upload on failure.
     fn multipart_once(
         &self,
+        map: &SourceMap,
         plan: PartPlan,
         digests: &[Digest],
         unchanged: &impl Fn() -> Result<()>,
@@ -247,7 +247,9 @@ impl Upload<'_> {
                 (0..plan.count())
                     .into_par_iter()
                     .map(|index| {
-                        self.upload_part(&upload_id, plan.part(index), &digests[index as usize])
+                        let part = plan.part(index);
+                        let body = Body::mapped(map, part.offset, part.len);
+                        self.upload_part(&upload_id, part, body, &digests[index as usize])
                     })
                     .collect::<Result<Vec<CompletedPart>>>()
             })
@@ -265,20 +267,27 @@ impl Upload<'_> {
                 error.kind(),
                 ErrorKind::Cancelled | ErrorKind::AlreadyExists
             );
-        let error = match self.inner.abort(self.signer, self.key, &upload_id) {
+        Err(Failure {
+            error: self.abort_after(error, &upload_id),
+            restartable,
+        })
+    }
+
+    /// Aborts the upload after `error`, saying in the error whether that worked.
+    pub fn abort_after(&self, error: Error, upload_id: &str) -> Error {
+        match self.inner.abort(self.signer, self.key, upload_id) {
             Ok(()) => error.note("the multipart upload was aborted"),
             Err(abort_error) => error.note(format_args!(
                 "the multipart upload {upload_id} could not be aborted: {abort_error}; \
                  it still holds storage until aborted"
             )),
-        };
-        Err(Failure { error, restartable })
+        }
     }
 
     /// CreateMultipartUpload. Create is not idempotent: when an attempt's reply was lost, the
     /// server may hold an upload nobody knows of, so after a retried Create the uploads of this
     /// key started during our attempts (by the server's clock) are aborted.
-    fn create(&self) -> Result<String> {
+    pub fn create(&self) -> Result<String> {
         let mut headers = vec![("x-amz-checksum-algorithm".into(), "SHA256".to_owned())];
         headers.extend(self.object_headers.iter().cloned());
         let started = Instant::now();
@@ -323,7 +332,13 @@ impl Upload<'_> {
         }
     }
 
-    fn upload_part(&self, upload_id: &str, part: Part, digest: &Digest) -> Result<CompletedPart> {
+    pub fn upload_part(
+        &self,
+        upload_id: &str,
+        part: Part,
+        body: Body<'_>,
+        digest: &Digest,
+    ) -> Result<CompletedPart> {
         self.progress.send(|| Event::PartStarted {
             part: part.number,
             bytes: part.len,
@@ -337,10 +352,10 @@ impl Upload<'_> {
                 let request =
                     self.signer
                         .upload_part(self.key, part.number, upload_id, &headers, &at)?;
-                let mut body = PartReader::new(self, part, reported);
+                let mut reader = PartReader::new(self.progress, part.number, body, reported);
                 let response =
                     self.http
-                        .send(&request, &[], Payload::Reader(&mut body, part.len))?;
+                        .send(&request, &[], Payload::Reader(&mut reader, part.len))?;
                 let mut response = http::expect_status(response, &[200])?;
                 let etag = http::header(&response, "etag")
                     .map(str::to_owned)
@@ -359,7 +374,7 @@ impl Upload<'_> {
         })
     }
 
-    fn complete(&self, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
+    pub fn complete(&self, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
         let body = xml::complete_body(parts);
         self.inner
             .with_retries(0, self.progress, |_| {
@@ -390,6 +405,24 @@ impl Upload<'_> {
                 }
             })
             .map_err(|err| self.already_exists(err))
+    }
+
+    /// Stores `record` as the object's tag [`checksum::RECORD_TAG`] (PutObjectTagging), for
+    /// objects whose record could not go in their metadata (streams).
+    pub fn tag_record(&self, record: &Record) -> Result<()> {
+        let body = xml::tagging_body(checksum::RECORD_TAG, &record.to_metadata());
+        let md5 = <md5::Md5 as md5::Digest>::digest(body.as_bytes());
+        let headers = [("content-md5".into(), checksum::to_base64_bytes(&md5))];
+        self.inner.with_retries(0, self.progress, |_| {
+            let request = self
+                .signer
+                .put_object_tagging(self.key, &headers, &self.inner.stamp()?);
+            let response = self
+                .http
+                .send(&request, &[], Payload::Bytes(body.as_bytes()))?;
+            let mut response = http::expect_status(response, &[200, 204])?;
+            http::finish_body(&mut response)
+        })
     }
 
     /// Under no-overwrite, the server's 412 says the object exists: [`ErrorKind::AlreadyExists`].
@@ -453,35 +486,56 @@ impl Failure {
     }
 }
 
-/// Streams one part from the map: reports progress every [`REPORT_EVERY`] bytes and drops the
+/// The bytes of one request body: a range of the source map, whose pages are dropped from
+/// the process once sent, or a stream's buffer.
+#[derive(Clone, Copy)]
+pub(crate) struct Body<'a> {
+    bytes: &'a [u8],
+    /// The map and the offset of `bytes` in it.
+    map: Option<(&'a SourceMap, usize)>,
+}
+
+impl<'a> Body<'a> {
+    /// `len` bytes of `map` from `offset` (within the map, so within usize).
+    pub fn mapped(map: &'a SourceMap, offset: u64, len: u64) -> Self {
+        let start = offset as usize;
+        Self {
+            bytes: &map.bytes()[start..start + len as usize],
+            map: Some((map, start)),
+        }
+    }
+
+    /// A buffer's bytes.
+    pub fn buffer(bytes: &'a [u8]) -> Self {
+        Self { bytes, map: None }
+    }
+}
+
+/// Streams one body: reports progress every [`REPORT_EVERY`] bytes and, for a map, drops the
 /// pages already sent from the process, so resident memory stays flat.
 struct PartReader<'a> {
-    map: &'a SourceMap,
+    body: Body<'a>,
     progress: &'a Progress,
     part: u32,
-    range: Range<usize>,
     position: usize,
     released: usize,
     reported: &'a Cell<u64>,
 }
 
 impl<'a> PartReader<'a> {
-    fn new(upload: &Upload<'a>, part: Part, reported: &'a Cell<u64>) -> Self {
-        // Parts of a mapped file fit in usize: the map itself does.
-        let start = part.offset as usize;
+    fn new(progress: &'a Progress, part: u32, body: Body<'a>, reported: &'a Cell<u64>) -> Self {
         Self {
-            map: upload.map,
-            progress: upload.progress,
-            part: part.number,
-            range: start..start + part.len as usize,
-            position: start,
-            released: start,
+            body,
+            progress,
+            part,
+            position: 0,
+            released: 0,
             reported,
         }
     }
 
     fn report(&mut self) {
-        let fresh = (self.position - self.range.start) as u64 - self.reported.get();
+        let fresh = self.position as u64 - self.reported.get();
         if fresh > 0 {
             self.progress.send(|| Event::Bytes {
                 part: self.part,
@@ -489,9 +543,15 @@ impl<'a> PartReader<'a> {
             });
             self.reported.set(self.reported.get() + fresh);
         }
-        self.map.release(self.released..self.position);
-        let page = mapped::page_size();
-        self.released = self.position / page * page;
+        if let Some((map, start)) = self.body.map {
+            map.release(start + self.released..start + self.position);
+            // The next release starts on the page boundary at or before the position.
+            let page = mapped::page_size();
+            self.released = ((start + self.position) / page * page).saturating_sub(start);
+        } else {
+            // Nothing to release in a buffer: only the next report is due a MiB from here.
+            self.released = self.position;
+        }
     }
 }
 
@@ -500,11 +560,11 @@ impl Read for PartReader<'_> {
         if self.progress.check_cancelled().is_err() {
             return Err(std::io::Error::other("cancelled"));
         }
-        let remaining = &self.map.bytes()[self.position..self.range.end];
+        let remaining = &self.body.bytes[self.position..];
         let n = remaining.len().min(buf.len());
         buf[..n].copy_from_slice(&remaining[..n]);
         self.position += n;
-        if self.position - self.released >= REPORT_EVERY || self.position == self.range.end {
+        if self.position - self.released >= REPORT_EVERY || self.position == self.body.bytes.len() {
             self.report();
         }
         Ok(n)

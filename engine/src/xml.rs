@@ -92,6 +92,25 @@ pub fn complete_body(parts: &[CompletedPart]) -> String {
     body
 }
 
+/// A PutObjectTagging body with one tag.
+pub fn tagging_body(key: &str, value: &str) -> String {
+    format!(
+        "<Tagging xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\"><TagSet><Tag><Key>{}</Key>\
+         <Value>{}</Value></Tag></TagSet></Tagging>",
+        escape(key),
+        escape(value)
+    )
+}
+
+/// The value of the tag `key` in a GetObjectTagging reply, if it has one.
+pub fn parse_tag(body: &str, key: &str) -> Result<Option<String>> {
+    let doc = parse(body)?;
+    let tags = children(doc.root_element(), "TagSet").flat_map(|set| children(set, "Tag"));
+    Ok(tags
+        .filter(|tag| child_text(*tag, "Key").as_deref() == Some(key))
+        .find_map(|tag| child_text(tag, "Value")))
+}
+
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -252,6 +271,26 @@ fn url_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tagging_bodies_round_trip_and_other_tags_are_ignored() {
+        let body = tagging_body("s3mt-sha256", "v1 a=<b> & c");
+        assert!(
+            body.contains("<Value>v1 a=&lt;b&gt; &amp; c</Value>"),
+            "{body}"
+        );
+        assert_eq!(
+            parse_tag(&body, "s3mt-sha256").unwrap().as_deref(),
+            Some("v1 a=<b> & c")
+        );
+        let reply =
+            "<Tagging><TagSet><Tag><Key>team</Key><Value>x</Value></Tag></TagSet></Tagging>";
+        assert_eq!(parse_tag(reply, "s3mt-sha256").unwrap(), None);
+        assert_eq!(
+            parse_tag("<Tagging><TagSet/></Tagging>", "k").unwrap(),
+            None
+        );
+    }
 
     #[test]
     fn error_with_namespace_and_entities() {
