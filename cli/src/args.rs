@@ -2,6 +2,16 @@
 
 use argh::FromArgs;
 
+/// What a lone `-` argument (standard input or output) becomes before argh sees it: argh
+/// refuses `-` as a positional, and no real argument can contain a NUL byte.
+pub const STDIO: &str = "\0-";
+
+/// The arguments for argh, with a lone `-` replaced by [`STDIO`].
+pub fn with_stdio_marked<'a>(raw: impl Iterator<Item = &'a str>) -> Vec<&'a str> {
+    raw.map(|arg| if arg == "-" { STDIO } else { arg })
+        .collect()
+}
+
 /// s3mt: fast, verified multipart transfers between files and S3.
 ///
 /// Credentials, region and endpoint are found as aws-cli finds them: flags, AWS_* variables,
@@ -54,7 +64,9 @@ pub enum Command {
 }
 
 /// Copy a local file to S3 (SRC a path, DST s3://bucket/key) or an object to a file (the reverse).
-/// A DST ending in '/' (or a local directory) gets the source's file name appended.
+/// A DST ending in '/' (or a local directory) gets the source's file name appended. SRC '-' uploads
+/// standard input and DST '-' downloads to standard output, in at most (concurrency + 1) x part
+/// size of memory; a stream's parts grow as it goes unless --expected-size is given.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "cp")]
 pub struct CpArgs {
@@ -77,6 +89,11 @@ pub struct CpArgs {
     /// files up to this size go up in one PutObject (default: 16MiB)
     #[argh(option)]
     pub multipart_threshold: Option<String>,
+
+    /// with SRC '-': the stream's size, when known, so the part size fits it up front (needed
+    /// above 12.9 TiB at 16 MiB parts)
+    #[argh(option)]
+    pub expected_size: Option<String>,
 
     /// attempts per request, the first included (default: 5)
     #[argh(option)]

@@ -1,6 +1,8 @@
 //! `s3mt cp`: turns the arguments into an upload or a download, reports its progress, and
 //! prints the summary.
 
+use std::fs::File;
+use std::os::fd::{AsFd as _, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -11,7 +13,7 @@ use s3mt_engine::{
     TransferSummary, VerifyMode,
 };
 
-use crate::args::CpArgs;
+use crate::args::{CpArgs, STDIO};
 use crate::exit::UsageError;
 use crate::report::{self, Reporter};
 
@@ -47,7 +49,30 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
     let settings = report::Settings::from_args(&args)?;
     let client = Client::new(builder.build()?)?;
 
+    let stdin = args.source == STDIO;
+    let stdout = args.destination == STDIO;
+    if args.expected_size.is_some() && !stdin {
+        return Err(
+            UsageError::new("--expected-size goes only with SRC '-' (standard input)").into(),
+        );
+    }
+    if stdout && settings.json {
+        return Err(UsageError::new(
+            "--json prints to standard output, which DST '-' uses for the data",
+        )
+        .into());
+    }
     let job = match (S3Uri::is_s3(&args.source), S3Uri::is_s3(&args.destination)) {
+        (false, true) if stdin => {
+            let destination: S3Uri = args.destination.parse()?;
+            if destination.is_prefix() {
+                return Err(UsageError::new(format!(
+                    "{destination} is a prefix: standard input has no name, give the key"
+                ))
+                .into());
+            }
+            Job::UploadStream(destination)
+        }
         (false, true) => {
             let source = PathBuf::from(&args.source);
             let destination = upload_destination(&source, args.destination.parse()?)?;
@@ -62,8 +87,13 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
                 .into());
             }
             let source: S3Uri = args.source.parse()?;
-            let destination = download_destination(&source, &args.destination)?;
-            Job::Download(source, destination)
+            if stdout {
+                source.require_object_key()?;
+                Job::DownloadStream(source)
+            } else {
+                let destination = download_destination(&source, &args.destination)?;
+                Job::Download(source, destination)
+            }
         }
         (true, true) => {
             return Err(UsageError::new("copying from S3 to S3 is not supported yet").into());
@@ -79,6 +109,9 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
         .verify(verify)
         .object(object)
         .cancel(crate::interrupt::cancel_on_signals()?);
+    if let Some(size) = &args.expected_size {
+        options = options.expected_size(parse_size(size)?);
+    }
     let (reporter, events) = Reporter::start(&settings);
     if let Some(events) = events {
         options = options.progress(events);
@@ -88,6 +121,14 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
         Job::Download(source, destination) => {
             client.download_file_with(source, destination, &options)
         }
+        Job::UploadStream(destination) => {
+            let mut input = standard_stream(std::io::stdin().as_fd(), "standard input")?;
+            client.upload_stream(&mut input, destination, &options)
+        }
+        Job::DownloadStream(source) => {
+            let mut output = standard_stream(std::io::stdout().as_fd(), "standard output")?;
+            client.download_to_writer(source, &mut output, &options)
+        }
     };
     // The last sender goes with the options, so the reporter cannot wait for more events.
     drop(options);
@@ -95,15 +136,18 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
     let summary = outcome?;
 
     let (direction, to) = match &job {
-        Job::Upload(_, destination) => ("upload", destination.to_string()),
+        Job::Upload(_, destination) | Job::UploadStream(destination) => {
+            ("upload", destination.to_string())
+        }
         Job::Download(_, destination) => ("download", destination.display().to_string()),
+        Job::DownloadStream(_) => ("download", "-".to_owned()),
     };
     if settings.json {
-        report::print_summary(direction, &args.source, &to, &summary);
+        report::print_summary(direction, shown(&args.source), &to, &summary);
     } else if !settings.quiet {
         eprintln!(
             "{direction}: {} -> {to}: {}",
-            args.source,
+            shown(&args.source),
             describe(&summary)
         );
     }
@@ -148,6 +192,24 @@ fn object_options(args: &CpArgs) -> Result<ObjectOptions> {
 enum Job {
     Upload(PathBuf, S3Uri),
     Download(S3Uri, PathBuf),
+    /// Standard input to an object.
+    UploadStream(S3Uri),
+    /// An object to standard output.
+    DownloadStream(S3Uri),
+}
+
+/// An argument as the user typed it (`-` for standard input or output).
+fn shown(arg: &str) -> &str {
+    if arg == STDIO { "-" } else { arg }
+}
+
+/// Standard input or output as an unbuffered file of its own (a duplicate descriptor): parts
+/// are read and written whole, and Rust's line buffering of stdout would only add copies.
+fn standard_stream(fd: BorrowedFd<'_>, name: &str) -> Result<File> {
+    let owned = fd
+        .try_clone_to_owned()
+        .map_err(|err| anyhow::Error::new(err).context(format!("cannot use {name}")))?;
+    Ok(File::from(owned))
 }
 
 /// `s3://bucket/prefix/` (or a bare bucket) gets the source's file name appended, as aws-cli does.

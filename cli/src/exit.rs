@@ -24,6 +24,9 @@ pub const INTEGRITY: u8 = 8;
 pub const ALREADY_EXISTS: u8 = 9;
 /// Interrupted (Ctrl-C) or cancelled.
 pub const INTERRUPTED: u8 = 130;
+/// Standard output was closed by its reader (e.g. `| head`): what a process killed by SIGPIPE
+/// reports. Printed as nothing.
+pub const BROKEN_PIPE: u8 = 141;
 
 /// The exit code for an engine error kind.
 pub fn for_kind(kind: ErrorKind) -> u8 {
@@ -43,8 +46,17 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
     }
 }
 
-/// The exit code for any error reaching `main`: the first usage or engine error in the chain.
+/// The exit code for any error reaching `main`: a closed output pipe, else the first usage or
+/// engine error in the chain.
 pub fn for_error(err: &anyhow::Error) -> u8 {
+    let broken_pipe = err.chain().any(|cause| {
+        cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    });
+    if broken_pipe {
+        return BROKEN_PIPE;
+    }
     err.chain()
         .find_map(|cause| {
             if cause.is::<UsageError>() {

@@ -24,7 +24,7 @@ fn main() -> ExitCode {
     let name = raw
         .first()
         .map_or("s3mt", |arg0| arg0.rsplit('/').next().unwrap_or(arg0));
-    let strings: Vec<&str> = raw.iter().skip(1).map(String::as_str).collect();
+    let strings = args::with_stdio_marked(raw.iter().skip(1).map(String::as_str));
     // argh has no --version of its own.
     if strings == ["--version"] {
         println!("s3mt {}", env!("CARGO_PKG_VERSION"));
@@ -53,8 +53,12 @@ fn main() -> ExitCode {
     match run(args) {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(err) => {
-            eprintln!("s3mt: error: {err:#}");
             let code = exit::for_error(&err);
+            // A reader that stopped early (`| head`) is no error worth a message.
+            if code == exit::BROKEN_PIPE {
+                return ExitCode::from(code);
+            }
+            eprintln!("s3mt: error: {err:#}");
             if json {
                 report::print_error(&err, code);
             }

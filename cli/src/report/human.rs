@@ -27,11 +27,14 @@ impl Live {
         Self { parts, bar: None }
     }
 
+    /// A bar, or for a stream of unknown size (a total of 0) a counter of bytes.
     fn start(&mut self, total: u64) -> &ProgressBar {
-        let mut template = String::from(
+        let mut template = String::from(if total == 0 {
+            "{spinner} {binary_bytes}, {decimal_bytes_per_sec}"
+        } else {
             "[{bar:40}] {binary_bytes} / {binary_total_bytes} ({percent}%), \
-             {decimal_bytes_per_sec}, ETA {eta}",
-        );
+             {decimal_bytes_per_sec}, ETA {eta}"
+        });
         if self.parts {
             template.push_str("\n{msg}");
         }
@@ -134,13 +137,17 @@ impl Sink for Lines {
 
 /// `412.0 MiB / 1.0 GiB (40.2%), 205.3 MB/s`, and the retries if there were any.
 fn status(tally: &Tally, bytes_per_second: f64) -> String {
-    let mut text = format!(
-        "{} / {} ({:.1}%), {:.1} MB/s",
-        bytes(tally.done),
-        bytes(tally.total.unwrap_or(0)),
-        tally.percent(),
-        bytes_per_second / 1e6
-    );
+    let mut text = match tally.total {
+        // A stream of unknown size.
+        Some(0) | None => format!("{}, {:.1} MB/s", bytes(tally.done), bytes_per_second / 1e6),
+        Some(total) => format!(
+            "{} / {} ({:.1}%), {:.1} MB/s",
+            bytes(tally.done),
+            bytes(total),
+            tally.percent(),
+            bytes_per_second / 1e6
+        ),
+    };
     match tally.retries {
         0 => {}
         1 => text.push_str(", 1 retry"),

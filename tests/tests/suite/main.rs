@@ -12,6 +12,7 @@ mod interrupt;
 mod object_options;
 mod progress;
 mod roundtrip;
+mod streams;
 
 /// What `s3mt cp` runs with in scenarios of a few parts: 5 MiB parts, 4 in flight.
 pub const CP_ARGS: [&str; 6] = [
