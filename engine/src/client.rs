@@ -408,6 +408,31 @@ impl Inner {
         }
     }
 
+    /// The parts of `upload_id` the server holds, as (number, ETag), every page; a 404 means
+    /// the upload is gone.
+    pub fn list_parts(
+        &self,
+        signer: &Signer,
+        key: &str,
+        upload_id: &str,
+    ) -> Result<Vec<(u32, String)>> {
+        let mut parts = Vec::new();
+        let mut marker = None;
+        loop {
+            let page = self.with_retries(0, &Progress::default(), |_| {
+                let request = signer.list_parts(key, upload_id, marker, &self.stamp()?);
+                let response = self.http.send(&request, &[], Payload::None)?;
+                let mut response = http::expect_status(response, &[200])?;
+                xml::parse_list_parts(&http::read_text(&mut response)?)
+            })?;
+            parts.extend(page.parts);
+            match page.next {
+                Some(next) if Some(next) != marker => marker = Some(next),
+                _ => return Ok(parts),
+            }
+        }
+    }
+
     /// Aborts a multipart upload, with retries; one already gone (404) counts as aborted.
     pub fn abort(&self, signer: &Signer, key: &str, upload_id: &str) -> Result<()> {
         let outcome = self.with_retries(0, &Progress::default(), |_| {

@@ -1,5 +1,6 @@
 //! Client settings: a builder whose `build()` validates everything, with documented defaults.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
 use url::Url;
@@ -46,6 +47,7 @@ pub struct Config {
     pub(crate) backoff_base: Duration,
     pub(crate) backoff_max: Duration,
     pub(crate) presign_expiry: Duration,
+    pub(crate) state_dir: Option<PathBuf>,
 }
 
 impl Config {
@@ -66,6 +68,7 @@ impl Config {
             backoff_base: Duration::from_millis(200),
             backoff_max: Duration::from_secs(10),
             presign_expiry: Duration::from_secs(3600),
+            state_dir: None,
         }
     }
 
@@ -107,9 +110,20 @@ pub struct ConfigBuilder {
     backoff_base: Duration,
     backoff_max: Duration,
     presign_expiry: Duration,
+    state_dir: Option<PathBuf>,
 }
 
 impl ConfigBuilder {
+    /// Makes transfers resumable, with their journals in `dir` (the CLI uses
+    /// [`default_state_dir`](crate::default_state_dir)): an upload or download that fails in a
+    /// way a later run may get past (Ctrl-C, network or server failures after the retries) is
+    /// kept, and the same transfer run again continues where it stopped. Default: off (a failed
+    /// upload is aborted, a partial download removed).
+    pub fn resume_in(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.state_dir = Some(dir.into());
+        self
+    }
+
     /// The S3 endpoint, e.g. `http://127.0.0.1:8333`. Default: `https://s3.<region>.amazonaws.com`.
     pub fn endpoint(mut self, endpoint: impl Into<String>) -> Self {
         self.endpoint = Some(endpoint.into());
@@ -221,6 +235,7 @@ impl ConfigBuilder {
             backoff_base: self.backoff_base,
             backoff_max: self.backoff_max.max(self.backoff_base),
             presign_expiry: self.presign_expiry,
+            state_dir: self.state_dir,
         })
     }
 }

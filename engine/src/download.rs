@@ -8,17 +8,20 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 use sha2::Digest as _;
-use tempfile::NamedTempFile;
+use tempfile::{NamedTempFile, TempPath};
 
 use crate::checksum::{self, Digest, Expected, InOrder, Record, Verification};
 use crate::client::{Inner, TransferSummary, VerifyMode};
+use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
+use crate::journal::{self, DownloadHeader, Journal};
 use crate::location::S3Uri;
 use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::{self, DEFAULT_PART_SIZE, Part, PartPlan};
 use crate::progress::{Event, Progress, REPORT_EVERY};
 use crate::sign::Signer;
+use crate::upload::worth_resuming;
 use crate::xml;
 
 pub(crate) fn download_file(
@@ -42,15 +45,6 @@ pub(crate) fn download_file(
     };
     let object = download.head(verify)?;
 
-    let temporary = temporary_file(destination, &directory)?;
-    let mut map = DestinationMap::new(temporary.as_file(), object.size).map_err(|err| {
-        let size = plan::format_size(object.size);
-        Error::local_io(
-            format_args!("cannot reserve {size} in {}", directory.display()),
-            err,
-        )
-    })?;
-
     // With s3mt's record of equal parts, ranges are the upload's parts, so each part's digest
     // is checked as it lands; otherwise the file is checked in order once complete.
     let range_size = match per_part_record(&object.expected) {
@@ -58,19 +52,118 @@ pub(crate) fn download_file(
         None => inner.config.part_size.unwrap_or(DEFAULT_PART_SIZE),
     };
     let plan = plan::plan_download(object.size, range_size);
-    progress.send(|| Event::Planned {
-        total_bytes: plan.total,
-        part_size: plan.part_size,
-        parts: plan.count(),
-    });
-    let verification = download.fetch_verified(&object, plan, &mut map)?;
+    let resumable = match (&inner.config.state_dir, &object.etag) {
+        // Without an ETag, a later run could not tell whether the object changed.
+        (Some(dir), Some(etag)) => {
+            journal::clean_old_state(dir);
+            Some(resumable(
+                inner,
+                source,
+                destination,
+                &directory,
+                etag,
+                &object,
+                plan,
+            ))
+        }
+        _ => None,
+    };
+    let (temporary, journal) = match &resumable {
+        Some(header) => download.open_partial(&inner.config, header)?,
+        None => (temporary_file(destination, &directory)?, None),
+    };
+    let outcome = (|| -> Result<(DestinationMap, Verification)> {
+        let mut map = DestinationMap::new(temporary.as_file(), object.size).map_err(|err| {
+            let size = plan::format_size(object.size);
+            Error::local_io(
+                format_args!("cannot reserve {size} in {}", directory.display()),
+                err,
+            )
+        })?;
+        progress.send(|| Event::Planned {
+            total_bytes: plan.total,
+            part_size: plan.part_size,
+            parts: plan.count(),
+        });
+        let verification = download.fetch_verified(&object, plan, &mut map, journal.as_ref())?;
+        Ok((map, verification))
+    })();
+    let (map, verification) = match outcome {
+        Ok(done) => done,
+        Err(error) => match journal {
+            Some(journal) if worth_resuming(error.kind()) => {
+                let partial = journal.header.partial.clone();
+                // Disarmed: the partial file stays for the next run.
+                let _ = temporary.into_temp_path().keep();
+                return Err(error.note(format_args!(
+                    "the partial download is kept in {}: run the same command again to resume, \
+                     or delete it",
+                    partial.display()
+                )));
+            }
+            journal => {
+                if let Some(journal) = journal {
+                    journal.remove();
+                }
+                return Err(error);
+            }
+        },
+    };
     commit(temporary, map, destination, &directory)?;
+    if let Some(journal) = journal {
+        journal.remove();
+    }
     Ok(TransferSummary {
         bytes: object.size,
         parts: plan.count(),
         elapsed: started.elapsed(),
         verification,
     })
+}
+
+/// SHA-256 of a chunk already in the file (a range an interrupted run fetched), dropping its
+/// pages as it goes.
+fn hash_chunk(chunk: &WritableChunk<'_>) -> Digest {
+    let mut hasher = sha2::Sha256::new();
+    for (index, piece) in chunk.chunks(REPORT_EVERY).enumerate() {
+        hasher.update(piece);
+        let start = index * REPORT_EVERY;
+        chunk.release(start..start + piece.len());
+    }
+    hasher.finalize().into()
+}
+
+/// The journal header of a resumable download: where its partial file is, and what it must
+/// match (the object's ETag and size, the range size).
+fn resumable(
+    inner: &Inner,
+    source: &S3Uri,
+    destination: &Path,
+    directory: &Path,
+    etag: &str,
+    object: &RemoteObject,
+    plan: PartPlan,
+) -> DownloadHeader {
+    let directory = std::fs::canonicalize(directory).unwrap_or_else(|_| directory.to_path_buf());
+    let name = destination
+        .file_name()
+        .map_or_else(|| "download".into(), |n| n.to_string_lossy());
+    DownloadHeader {
+        endpoint: inner.config.endpoint.to_string(),
+        bucket: source.bucket().to_owned(),
+        key: source.key().to_owned(),
+        destination: directory.join(&*name),
+        partial: directory.join(format!(".{name}.s3mt-partial")),
+        etag: etag.to_owned(),
+        size: object.size,
+        range_size: plan.part_size,
+    }
+}
+
+/// `path` as a [`TempPath`]: removed on drop unless kept.
+fn partial_path(path: &Path) -> Result<TempPath> {
+    TempPath::try_from_path(path)
+        .map_err(|err| Error::local_io(format_args!("cannot use {}", path.display()), err))
 }
 
 /// A hidden temporary file beside the destination, removed on drop unless committed.
@@ -208,17 +301,32 @@ impl Download<'_> {
         object: &RemoteObject,
         plan: PartPlan,
         map: &mut DestinationMap,
+        journal: Option<&Journal<DownloadHeader>>,
     ) -> Result<Verification> {
         let chunk_size =
             usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
+        let per_part = per_part_record(&object.expected).is_some();
         let mut round = 1;
         loop {
+            // Ranges an interrupted run finished are read back, not fetched (first round only:
+            // a mismatch fetches everything).
+            let resumed =
+                |number: u32| round == 1 && journal.is_some_and(|j| j.done.contains_key(&number));
             let digests: Vec<Option<Digest>> = self.inner.pool.install(|| {
                 map.par_chunks(chunk_size)
                     .enumerate()
                     .map(|(index, chunk)| {
-                        let per_part = per_part_record(&object.expected).is_some();
-                        self.range(object, plan.part(index as u64), chunk, per_part)
+                        let part = plan.part(index as u64);
+                        if resumed(part.number) {
+                            self.progress.resumed(part);
+                            return Ok(per_part.then(|| hash_chunk(&chunk)));
+                        }
+                        let digest = self.range(object, part, chunk, per_part)?;
+                        if let Some(journal) = journal {
+                            // A range the journal misses is only fetched again.
+                            let _ = journal.finished(part.number, None);
+                        }
+                        Ok(digest)
                     })
                     .collect::<Result<_>>()
             })?;
@@ -234,6 +342,76 @@ impl Download<'_> {
             }
             round += 1;
         }
+    }
+
+    /// The partial file of a resumable download and its journal: the ones an interrupted run
+    /// left when they match `header` (same object, same ETag), else fresh ones.
+    fn open_partial(
+        &self,
+        config: &Config,
+        header: &DownloadHeader,
+    ) -> Result<(NamedTempFile, Option<Journal<DownloadHeader>>)> {
+        let Some(dir) = &config.state_dir else {
+            return Err(Error::invalid("resuming is off"));
+        };
+        let path = journal::path_for(
+            dir,
+            "download",
+            &[
+                &header.endpoint,
+                &header.bucket,
+                &header.key,
+                &header.destination.to_string_lossy(),
+            ],
+        );
+        let local = |err| {
+            Error::local_io(
+                format_args!("cannot open {}", header.partial.display()),
+                err,
+            )
+        };
+        if let Some(journal) = Journal::<DownloadHeader>::open(&path) {
+            let partial = std::fs::OpenOptions::new()
+                .read(true)
+                .write(true)
+                .open(&header.partial);
+            match partial {
+                Ok(file) if journal.header == *header => {
+                    self.progress.send(|| {
+                        Event::Notice(format!(
+                            "resuming the interrupted download: {} of {} ranges are already there",
+                            journal.done.len(),
+                            header.size.div_ceil(header.range_size.max(1))
+                        ))
+                    });
+                    let temporary = NamedTempFile::from_parts(file, partial_path(&header.partial)?);
+                    return Ok((temporary, Some(journal)));
+                }
+                _ => {
+                    if journal.header.etag != header.etag {
+                        self.progress.send(|| {
+                            Event::Notice(
+                                "the object changed since the interrupted download: starting over"
+                                    .to_owned(),
+                            )
+                        });
+                    }
+                    let _ = std::fs::remove_file(&journal.header.partial);
+                    journal.remove();
+                }
+            }
+        }
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&header.partial)
+            .map_err(local)?;
+        let temporary = NamedTempFile::from_parts(file, partial_path(&header.partial)?);
+        // Without a journal the download still works: it just cannot resume.
+        let journal = Journal::create(&path, header.clone()).ok();
+        Ok((temporary, journal))
     }
 
     /// HEAD: size, ETag, and what the bytes can be verified against; refused up front when

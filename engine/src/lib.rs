@@ -40,6 +40,7 @@ mod download;
 mod environment;
 mod error;
 mod http;
+mod journal;
 mod location;
 mod mapped;
 mod metadata;
@@ -65,6 +66,7 @@ pub use config::{
 pub use credentials::{CredentialSource, Credentials, DEFAULT_REFRESH_MARGIN, ProvideCredentials};
 pub use environment::{Overrides, parse_addressing};
 pub use error::{Error, ErrorKind, Result, ServiceError};
+pub use journal::{ResumableUpload, STATE_MAX_AGE, default_state_dir, resumable_uploads};
 pub use location::S3Uri;
 pub use object_options::{
     DEFAULT_CONTENT_TYPE, ObjectOptions, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,

@@ -10,6 +10,7 @@ use crossbeam_channel::Sender;
 use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::Http;
+use crate::plan::Part;
 
 /// Bytes a worker moves between two [`Event::Bytes`] reports.
 pub(crate) const REPORT_EVERY: usize = 1024 * 1024;
@@ -62,6 +63,9 @@ pub enum Event {
         /// 1-based part number.
         part: u32,
     },
+    /// Something the user should know that is not an error, e.g. that an interrupted
+    /// transfer is being resumed.
+    Notice(String),
     /// The transfer succeeded; the last event.
     Finished(TransferSummary),
     /// The transfer failed; the last event.
@@ -203,6 +207,19 @@ impl Progress {
     }
 
     /// Sends an event. A receiver that has gone away does not stop the transfer.
+    /// Reports `part` as already done by an earlier, interrupted run.
+    pub fn resumed(&self, part: Part) {
+        self.send(|| Event::PartStarted {
+            part: part.number,
+            bytes: part.len,
+        });
+        self.send(|| Event::Bytes {
+            part: part.number,
+            bytes: part.len,
+        });
+        self.send(|| Event::PartDone { part: part.number });
+    }
+
     pub fn send(&self, event: impl FnOnce() -> Event) {
         match &self.sink {
             EventSink::None => {}

@@ -229,6 +229,23 @@ impl Signer {
         self.generic(Method::Get, self.bucket.base_url().clone(), &query, &[], at)
     }
 
+    /// ListParts of `upload_id`, from after part `marker` when given.
+    pub fn list_parts(
+        &self,
+        key: &str,
+        upload_id: &str,
+        marker: Option<u32>,
+        at: &Stamp,
+    ) -> SignedRequest {
+        let marker = marker.map(|n| n.to_string());
+        let mut query = Vec::with_capacity(2);
+        if let Some(marker) = &marker {
+            query.push(("part-number-marker", marker.as_str()));
+        }
+        query.push(("uploadId", upload_id));
+        self.generic(Method::Get, self.bucket.object_url(key), &query, &[], at)
+    }
+
     /// PutObjectTagging, which rusty-s3 lacks; `headers` must include the body's
     /// `content-md5`, which S3 requires for it.
     pub fn put_object_tagging(&self, key: &str, headers: &[Header], at: &Stamp) -> SignedRequest {

@@ -2,9 +2,10 @@
 //! upload aborted on any failure.
 
 use std::cell::Cell;
+use std::collections::BTreeMap;
 use std::fs::{File, Metadata};
 use std::io::Read;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
@@ -15,6 +16,7 @@ use crate::checksum::{self, Digest, Record, Verification};
 use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
+use crate::journal::{self, Journal, SourceIdentity, UploadHeader};
 use crate::location::S3Uri;
 use crate::mapped::{self, Mapped as _, SourceMap};
 use crate::object_options::{Header, ObjectOptions};
@@ -91,7 +93,11 @@ pub(crate) fn upload_file(
         }
         UploadPlan::Multipart(plan) => {
             let unchanged = || ensure_unchanged(source, &metadata);
-            upload.multipart(&map, plan, &digests, unchanged)?;
+            let resumable = inner.config.state_dir.as_deref().map(|dir| {
+                journal::clean_old_state(dir);
+                Resumable::new(dir, inner, destination, source, &metadata, plan, &record)
+            });
+            upload.multipart(&map, plan, &digests, unchanged, resumable.as_ref())?;
         }
     }
     Ok(TransferSummary {
@@ -205,13 +211,14 @@ impl Upload<'_> {
         plan: PartPlan,
         digests: &[Digest],
         unchanged: impl Fn() -> Result<()>,
+        resumable: Option<&Resumable>,
     ) -> Result<()> {
         self.progress.send(|| Event::Planned {
             total_bytes: plan.total,
             part_size: plan.part_size,
             parts: plan.count(),
         });
-        match self.multipart_once(map, plan, digests, &unchanged) {
+        match self.multipart_once(map, plan, digests, &unchanged, resumable) {
             Err(Failure {
                 error,
                 restartable: true,
@@ -223,7 +230,7 @@ impl Upload<'_> {
                     delay: std::time::Duration::ZERO,
                     discarded: plan.total,
                 });
-                self.multipart_once(map, plan, digests, &unchanged)
+                self.multipart_once(map, plan, digests, &unchanged, resumable)
             }
             other => other,
         }
@@ -237,8 +244,13 @@ impl Upload<'_> {
         plan: PartPlan,
         digests: &[Digest],
         unchanged: &impl Fn() -> Result<()>,
+        resumable: Option<&Resumable>,
     ) -> Result<(), Failure> {
-        let upload_id = self.create().map_err(Failure::terminal)?;
+        let Started {
+            upload_id,
+            journal,
+            resumed,
+        } = self.start(resumable, digests).map_err(Failure::terminal)?;
         let mut completing = false;
         let outcome = self
             .inner
@@ -248,8 +260,18 @@ impl Upload<'_> {
                     .into_par_iter()
                     .map(|index| {
                         let part = plan.part(index);
+                        if let Some(done) = resumed.get(&part.number) {
+                            self.progress.resumed(part);
+                            return Ok(done.clone());
+                        }
                         let body = Body::mapped(map, part.offset, part.len);
-                        self.upload_part(&upload_id, part, body, &digests[index as usize])
+                        let done =
+                            self.upload_part(&upload_id, part, body, &digests[index as usize])?;
+                        if let Some(journal) = &journal {
+                            // A part the journal misses is only sent again.
+                            let _ = journal.finished(part.number, Some(&done.etag));
+                        }
+                        Ok(done)
                     })
                     .collect::<Result<Vec<CompletedPart>>>()
             })
@@ -259,6 +281,9 @@ impl Upload<'_> {
                 self.complete(&upload_id, &parts)
             });
         let Err(error) = outcome else {
+            if let Some(journal) = journal {
+                journal.remove();
+            }
             return Ok(());
         };
         let dropped = error.service_error().and_then(|s| s.code.as_deref()) == Some("NoSuchUpload");
@@ -267,10 +292,72 @@ impl Upload<'_> {
                 error.kind(),
                 ErrorKind::Cancelled | ErrorKind::AlreadyExists
             );
+        if !restartable && journal.is_some() && worth_resuming(error.kind()) {
+            return Err(Failure::terminal(error.note(format_args!(
+                "the upload is kept to resume: run the same command again, or discard it with \
+                 `s3mt uploads abort {} --upload-id {upload_id}`",
+                self.destination
+            ))));
+        }
+        if let Some(journal) = journal {
+            journal.remove();
+        }
         Err(Failure {
             error: self.abort_after(error, &upload_id),
             restartable,
         })
+    }
+
+    /// The upload to send parts to: the journal's, when it matches this source and the server
+    /// still has it (its parts already there, with the ETags the journal recorded, are kept);
+    /// else a new one, with a new journal when resuming is on.
+    fn start(&self, resumable: Option<&Resumable>, digests: &[Digest]) -> Result<Started> {
+        if let Some(resumable) = resumable
+            && let Some(journal) = Journal::<UploadHeader>::open(&resumable.path)
+        {
+            let upload_id = journal.header.upload_id.clone();
+            if journal.header != resumable.header(&upload_id) {
+                self.notice("the source changed since the interrupted upload: discarding it");
+                let _ = self.inner.abort(self.signer, self.key, &upload_id);
+                journal.remove();
+            } else {
+                match self.inner.list_parts(self.signer, self.key, &upload_id) {
+                    Ok(on_server) => {
+                        let resumed = kept_parts(&journal.done, &on_server, digests);
+                        self.notice(&format!(
+                            "resuming the interrupted upload: {} of {} parts are already there",
+                            resumed.len(),
+                            digests.len()
+                        ));
+                        return Ok(Started {
+                            upload_id,
+                            journal: Some(journal),
+                            resumed,
+                        });
+                    }
+                    Err(err) if err.kind() == ErrorKind::NotFound => {
+                        self.notice(
+                            "the interrupted upload is gone from the server: starting over",
+                        );
+                        journal.remove();
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+        }
+        let upload_id = self.create()?;
+        let journal = resumable.and_then(|resumable| {
+            Journal::create(&resumable.path, resumable.header(&upload_id)).ok()
+        });
+        Ok(Started {
+            upload_id,
+            journal,
+            resumed: BTreeMap::new(),
+        })
+    }
+
+    fn notice(&self, message: &str) {
+        self.progress.send(|| Event::Notice(message.to_owned()));
     }
 
     /// Aborts the upload after `error`, saying in the error whether that worked.
@@ -486,6 +573,99 @@ impl Failure {
     }
 }
 
+/// The multipart upload parts go to: new, or an interrupted one resumed.
+struct Started {
+    upload_id: String,
+    /// Where finished parts are recorded, when resuming is on.
+    journal: Option<Journal<UploadHeader>>,
+    /// Parts an interrupted run finished that the server still has.
+    resumed: BTreeMap<u32, CompletedPart>,
+}
+
+/// Where a resumable upload keeps its journal, and the header it must match.
+struct Resumable {
+    path: PathBuf,
+    template: UploadHeader,
+}
+
+impl Resumable {
+    fn new(
+        state_dir: &Path,
+        inner: &Inner,
+        destination: &S3Uri,
+        source: &Path,
+        metadata: &Metadata,
+        plan: PartPlan,
+        record: &Record,
+    ) -> Self {
+        let source = SourceIdentity::of(source, metadata);
+        let endpoint = inner.config.endpoint.to_string();
+        let source_path = source.path.to_string_lossy().into_owned();
+        let path = journal::path_for(
+            state_dir,
+            "upload",
+            &[
+                &endpoint,
+                destination.bucket(),
+                destination.key(),
+                &source_path,
+            ],
+        );
+        Self {
+            path,
+            template: UploadHeader {
+                endpoint,
+                bucket: destination.bucket().to_owned(),
+                key: destination.key().to_owned(),
+                source,
+                upload_id: String::new(),
+                part_size: plan.part_size,
+                composite: checksum::to_base64(&record.composite),
+            },
+        }
+    }
+
+    fn header(&self, upload_id: &str) -> UploadHeader {
+        UploadHeader {
+            upload_id: upload_id.to_owned(),
+            ..self.template.clone()
+        }
+    }
+}
+
+/// Failures a later run may get past: the upload or partial download is kept for it.
+pub(crate) fn worth_resuming(kind: ErrorKind) -> bool {
+    matches!(
+        kind,
+        ErrorKind::Cancelled | ErrorKind::Network | ErrorKind::ServerBusy | ErrorKind::Protocol
+    )
+}
+
+/// The journal's finished parts that the server still has with the same ETag.
+fn kept_parts(
+    journal: &BTreeMap<u32, Option<String>>,
+    on_server: &[(u32, String)],
+    digests: &[Digest],
+) -> BTreeMap<u32, CompletedPart> {
+    on_server
+        .iter()
+        .filter(|(number, etag)| {
+            journal.get(number).and_then(Option::as_deref) == Some(etag.as_str())
+        })
+        .filter_map(|(number, etag)| {
+            let digest = digests.get(usize::try_from(*number).ok()?.checked_sub(1)?)?;
+            Some((
+                *number,
+                CompletedPart {
+                    number: *number,
+                    etag: etag.clone(),
+                    checksum_sha256: Some(checksum::to_base64(digest)),
+                },
+            ))
+        })
+        .collect()
+}
+
 /// The bytes of one request body: a range of the source map, whose pages are dropped from
 /// the process once sent, or a stream's buffer.
 #[derive(Clone, Copy)]
@@ -581,6 +761,36 @@ mod tests {
             upload_id: id.into(),
             initiated: Some(initiated.into()),
         }
+    }
+
+    #[test]
+    fn resumed_parts_are_those_both_the_journal_and_the_server_have_with_one_etag() {
+        let digests = [
+            checksum::sha256(b"1"),
+            checksum::sha256(b"2"),
+            checksum::sha256(b"3"),
+        ];
+        let journal: BTreeMap<u32, Option<String>> = [
+            (1, Some("\"e1\"".to_owned())),
+            (2, Some("\"e2\"".to_owned())),
+            (3, Some("\"e3\"".to_owned())),
+        ]
+        .into();
+        let on_server = [
+            (1, "\"e1\"".to_owned()),
+            (2, "\"other\"".to_owned()),
+            (4, "\"e4\"".to_owned()),
+        ];
+        let kept = kept_parts(&journal, &on_server, &digests);
+        assert_eq!(kept.keys().copied().collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            kept[&1].checksum_sha256.as_deref(),
+            Some(checksum::to_base64(&digests[0]).as_str())
+        );
+        assert!(worth_resuming(ErrorKind::Cancelled) && worth_resuming(ErrorKind::Network));
+        assert!(
+            !worth_resuming(ErrorKind::SourceChanged) && !worth_resuming(ErrorKind::AccessDenied)
+        );
     }
 
     #[test]

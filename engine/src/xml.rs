@@ -92,6 +92,41 @@ pub fn complete_body(parts: &[CompletedPart]) -> String {
     body
 }
 
+/// One page of a ListParts reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PartsPage {
+    /// (part number, ETag) pairs.
+    pub parts: Vec<(u32, String)>,
+    /// The marker of the next page, when the listing is truncated.
+    pub next: Option<u32>,
+}
+
+/// Reads a ListParts reply.
+pub fn parse_list_parts(body: &str) -> Result<PartsPage> {
+    let doc = parse(body)?;
+    let root = doc.root_element();
+    let bad = || {
+        Error::new(
+            ErrorKind::Protocol,
+            "the server's ListParts reply is malformed",
+        )
+    };
+    let parts = children(root, "Part")
+        .map(|part| {
+            let number = child_text(part, "PartNumber").and_then(|n| n.parse().ok());
+            let etag = child_text(part, "ETag").filter(|etag| !etag.is_empty());
+            number.zip(etag).ok_or_else(bad)
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let truncated = child_text(root, "IsTruncated").is_some_and(|text| text == "true");
+    let next = child_text(root, "NextPartNumberMarker").and_then(|n| n.parse().ok());
+    match (truncated, next) {
+        (true, None) => Err(bad()),
+        (true, next) => Ok(PartsPage { parts, next }),
+        (false, _) => Ok(PartsPage { parts, next: None }),
+    }
+}
+
 /// A PutObjectTagging body with one tag.
 pub fn tagging_body(key: &str, value: &str) -> String {
     format!(
@@ -271,6 +306,26 @@ fn url_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn list_parts_pages_and_their_markers() {
+        let page = parse_list_parts(
+            "<ListPartsResult xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">\
+             <IsTruncated>true</IsTruncated><NextPartNumberMarker>2</NextPartNumberMarker>\
+             <Part><PartNumber>1</PartNumber><ETag>&quot;a&quot;</ETag></Part>\
+             <Part><PartNumber>2</PartNumber><ETag>\"b\"</ETag></Part></ListPartsResult>",
+        )
+        .unwrap();
+        assert_eq!(
+            page.parts,
+            [(1, "\"a\"".to_owned()), (2, "\"b\"".to_owned())]
+        );
+        assert_eq!(page.next, Some(2));
+        let last = parse_list_parts("<R><IsTruncated>false</IsTruncated></R>").unwrap();
+        assert_eq!((last.parts.len(), last.next), (0, None));
+        assert!(parse_list_parts("<R><IsTruncated>true</IsTruncated></R>").is_err());
+        assert!(parse_list_parts("<R><Part><PartNumber>x</PartNumber></Part></R>").is_err());
+    }
 
     #[test]
     fn tagging_bodies_round_trip_and_other_tags_are_ignored() {
