@@ -147,6 +147,11 @@ pub struct CpArgs {
     #[argh(option)]
     pub sse_kms_key_id: Option<String>,
 
+    /// do not keep a failed or interrupted transfer to resume: abort the upload, delete the
+    /// partial download (default: kept, and the same command run again continues)
+    #[argh(switch)]
+    pub no_resume: bool,
+
     /// uploads: fail (exit 9) instead of replacing an existing object
     #[argh(switch)]
     pub no_overwrite: bool,

@@ -45,6 +45,11 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
             );
         }
     };
+    if !args.no_resume
+        && let Some(dir) = s3mt_engine::default_state_dir()
+    {
+        builder = builder.resume_in(dir);
+    }
     let object = object_options(&args)?;
     let settings = report::Settings::from_args(&args)?;
     let client = Client::new(builder.build()?)?;

@@ -120,7 +120,9 @@ impl Reporter {
     /// every clone of the sender is dropped.
     pub fn start(settings: &Settings) -> (Self, Option<Sender<Event>>) {
         let sink: Box<dyn Sink + Send> = match settings.mode {
-            Mode::None => return (Self { thread: None }, None),
+            Mode::None if settings.quiet => return (Self { thread: None }, None),
+            // No progress, but what the user must know (e.g. that a transfer resumes).
+            Mode::None => Box::new(human::NoticesOnly),
             Mode::Bar => Box::new(human::Live::new(false)),
             Mode::PartsLive => Box::new(human::Live::new(true)),
             Mode::PartsBlocks => Box::new(human::Lines::new(true)),

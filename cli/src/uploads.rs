@@ -14,8 +14,25 @@ pub fn run(builder: ConfigBuilder, command: UploadsCommand) -> Result<()> {
     match command {
         UploadsCommand::Ls(args) => {
             let (client, location) = setup(builder, &args.location)?;
+            let resumable = s3mt_engine::default_state_dir()
+                .map(|dir| s3mt_engine::resumable_uploads(&dir))
+                .unwrap_or_default();
+            let endpoint = client.config().endpoint().to_string();
             for upload in matching(&client, &location, args.older_than.as_deref())? {
-                println!("{}", line(&upload));
+                let mut text = line(&upload);
+                let ours = resumable.iter().find(|ours| {
+                    ours.upload_id == upload.upload_id
+                        && ours.key == upload.key
+                        && ours.bucket == location.bucket()
+                        && ours.endpoint == endpoint
+                });
+                if let Some(ours) = ours {
+                    text.push_str(&format!(
+                        "  (resumable: run again s3mt cp {} ...)",
+                        ours.source.display()
+                    ));
+                }
+                println!("{text}");
             }
         }
         UploadsCommand::Abort(args) => {

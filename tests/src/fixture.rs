@@ -100,8 +100,15 @@ impl TestBucket {
     }
 }
 
+/// Where `s3mt` commands for `server` keep resume journals (`$XDG_STATE_HOME`; the journals go
+/// in its `s3mt` directory).
+pub fn state_home(server: &S3Server) -> PathBuf {
+    server.data_dir().join("state")
+}
+
 /// An `s3mt` command with `server`'s endpoint and credentials in its environment, `PATH`,
-/// empty shared config files, and instance metadata turned off; no other variable.
+/// empty shared config files, instance metadata turned off, and resume journals kept in the
+/// server's data dir; no other variable.
 pub fn s3mt_for(server: &S3Server) -> Command {
     let mut command = Command::new(s3mt_binary());
     command
@@ -114,7 +121,9 @@ pub fn s3mt_for(server: &S3Server) -> Command {
         // Nothing from the user's ~/.aws, and never a request to a real metadata address.
         .env("AWS_CONFIG_FILE", "/dev/null")
         .env("AWS_SHARED_CREDENTIALS_FILE", "/dev/null")
-        .env("AWS_EC2_METADATA_DISABLED", "true");
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        // Resume journals in the server's data dir, removed with it.
+        .env("XDG_STATE_HOME", state_home(server));
     command
 }
 

@@ -158,6 +158,12 @@ pub enum Fault {
         /// S3 error code, e.g. `"SlowDown"`.
         code: &'static str,
     },
+    /// Waits `for_`, then forwards the request faithfully: a slow link, to make transfers
+    /// last long enough to interrupt them at chosen points.
+    Delay {
+        /// How long each matching request is held before it is forwarded.
+        for_: Duration,
+    },
     /// Forwards the request, then sends nothing to the client for `for_` and closes its
     /// connection.
     Stall {
@@ -1057,6 +1063,10 @@ impl Connection {
             }
             Fault::EmptyOk => return self.respond(request, 200, ""),
             Fault::Stall { for_ } => return self.stall(request, for_),
+            Fault::Delay { for_ } => {
+                std::thread::sleep(for_);
+                return self.forward(request, &Tamper::default());
+            }
             Fault::ResetDuringResponseBody { after } => Tamper {
                 cut: Some(Cut::ResetAfter(after)),
                 ..Tamper::default()

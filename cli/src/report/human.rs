@@ -69,6 +69,10 @@ impl Sink for Live {
                 self.start(*total_bytes);
                 self.redraw(tally);
             }
+            Event::Notice(message) => match &self.bar {
+                Some(bar) => bar.suspend(|| notice(message)),
+                None => notice(message),
+            },
             // The summary line or the error takes the bar's place.
             Event::Finished(_) | Event::Failed { .. } => {
                 if let Some(bar) = self.bar.take() {
@@ -94,6 +98,26 @@ impl Sink for Live {
     }
 }
 
+/// Shows notices only (`--progress none`).
+pub struct NoticesOnly;
+
+impl Sink for NoticesOnly {
+    fn event(&mut self, event: &Event, _: &Tally) {
+        if let Event::Notice(message) = event {
+            notice(message);
+        }
+    }
+
+    fn tick(&mut self, _: &Tally) {}
+
+    fn end(&mut self, _: &Tally) {}
+}
+
+/// `s3mt: MESSAGE` on standard error.
+fn notice(message: &str) {
+    eprintln!("s3mt: {message}");
+}
+
 /// One line per interval (`s3mt: 412.0 MiB / 1.0 GiB (40.2%), 205.3 MB/s`), followed by the
 /// parts grid when `parts`, with no escape codes: for logs and pipes.
 pub struct Lines {
@@ -112,9 +136,13 @@ impl Lines {
 
 impl Sink for Lines {
     fn event(&mut self, event: &Event, tally: &Tally) {
-        if let Event::Planned { .. } = event {
-            self.rate = Rate::new();
-            self.rate.per_second(tally.moved);
+        match event {
+            Event::Planned { .. } => {
+                self.rate = Rate::new();
+                self.rate.per_second(tally.moved);
+            }
+            Event::Notice(message) => notice(message),
+            _ => {}
         }
     }
 

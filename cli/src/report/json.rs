@@ -39,6 +39,9 @@ enum Line<'a> {
     PartDone {
         part: u32,
     },
+    Notice {
+        message: &'a str,
+    },
     Summary {
         direction: &'a str,
         source: &'a str,
@@ -125,6 +128,7 @@ impl Sink for Json {
                 });
             }
             Event::PartDone { part } => print(&Line::PartDone { part: *part }),
+            Event::Notice(message) => print(&Line::Notice { message }),
             // The summary and the error are printed by the command, which knows more.
             _ => {}
         }

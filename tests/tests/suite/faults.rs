@@ -61,8 +61,10 @@ impl Case {
         Self::new(name, Expect::Identical)
     }
 
+    /// A case that fails, run with `--no-resume` so that nothing may be left behind (what is
+    /// kept to resume by default is `resume.rs`'s subject).
     fn fails(name: &'static str, code: i32, says: &'static str) -> Self {
-        Self::new(name, Expect::Fails { code, says })
+        Self::new(name, Expect::Fails { code, says }).args(&["--no-resume"])
     }
 
     fn new(name: &'static str, expect: Expect) -> Self {

@@ -1,6 +1,7 @@
 //! Ctrl-C (SIGINT) to the `s3mt` binary while a transfer is in flight: it stops cleanly, says
-//! so, exits 130, and leaves nothing behind (no multipart upload, no partial download, an
-//! existing destination as it was).
+//! so, exits 130, and with `--no-resume` leaves nothing behind (no multipart upload, no partial
+//! download, an existing destination as it was). What is kept to resume by default, and the
+//! run that resumes it, are `resume.rs`'s subject.
 //!
 //! A fault proxy stalls one request, so the transfer is deterministically in flight when the
 //! signal arrives. A worker blocked reading the stalled reply notices the signal only when the
@@ -80,7 +81,7 @@ fn assert_exited_within(took: Duration, bound: Duration) {
 }
 
 #[test]
-fn ctrl_c_during_an_upload_aborts_the_multipart_upload_and_exits_130() {
+fn ctrl_c_during_an_upload_with_no_resume_aborts_the_multipart_upload_and_exits_130() {
     let bucket = TestBucket::new("interrupt-upload");
     let proxy = FaultProxy::start(bucket.server().endpoint()).expect("start the proxy");
     let part_two = Match::method("PUT").query("partNumber=2");
@@ -95,7 +96,7 @@ fn ctrl_c_during_an_upload_aborts_the_multipart_upload_and_exits_130() {
         &proxy,
         |r| r.method == "PUT" && r.has_query("partNumber=2"),
         [source.to_str().unwrap(), &object.to_string()],
-        &[],
+        &["--no-resume"],
     );
     assert_eq!(code, 130, "{stderr}");
     assert!(stderr.contains("cancelled"), "{stderr}");
@@ -149,10 +150,11 @@ fn interrupt_download(
 }
 
 #[test]
-fn ctrl_c_during_a_download_leaves_no_file_and_exits_130() {
+fn ctrl_c_during_a_download_with_no_resume_leaves_no_file_and_exits_130() {
     let dir = tempfile::tempdir().unwrap();
     let destination = dir.path().join("copy");
-    let (code, stderr, took) = interrupt_download("interrupt-download", &destination, STALL, &[]);
+    let (code, stderr, took) =
+        interrupt_download("interrupt-download", &destination, STALL, &["--no-resume"]);
     assert_eq!(code, 130, "{stderr}");
     assert_exited_within(took, STALL);
     assert!(stderr.contains("cancelled"), "{stderr}");
@@ -174,7 +176,7 @@ fn ctrl_c_during_a_download_keeps_the_existing_destination() {
         "interrupt-download-existing",
         &destination,
         LONG_STALL,
-        &["--io-timeout", IO_TIMEOUT],
+        &["--io-timeout", IO_TIMEOUT, "--no-resume"],
     );
     assert_eq!(code, 130, "{stderr}");
     let io_timeout = Duration::from_secs(IO_TIMEOUT.parse().unwrap());

@@ -11,6 +11,7 @@ mod integrity;
 mod interrupt;
 mod object_options;
 mod progress;
+mod resume;
 mod roundtrip;
 mod streams;
 

@@ -186,7 +186,8 @@ fn server_side_encryption_unsupported_by_seaweedfs_fails_cleanly() {
         write_random_file(&file, size, 25);
         for sse in cases {
             let mut args = sse.to_vec();
-            args.extend(["--max-attempts", "1"]);
+            // A 500 is worth resuming by default: the upload would be kept.
+            args.extend(["--max-attempts", "1", "--no-resume"]);
             let (code, _, stderr) = upload(&bucket, &file, "sse", &args);
             assert_eq!(code, 7, "{size} bytes, {sse:?}: {stderr}");
             assert!(stderr.contains("HTTP 500 InternalError"), "{stderr}");
