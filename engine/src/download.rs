@@ -15,7 +15,7 @@ use crate::client::{Inner, TransferSummary, VerifyMode};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
-use crate::journal::{self, DownloadHeader, Journal};
+use crate::journal::{self, Done, DownloadHeader, Journal};
 use crate::location::S3Uri;
 use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::{self, DEFAULT_PART_SIZE, Part, PartPlan};
@@ -324,7 +324,7 @@ impl Download<'_> {
                         let digest = self.range(object, part, chunk, per_part)?;
                         if let Some(journal) = journal {
                             // A range the journal misses is only fetched again.
-                            let _ = journal.finished(part.number, None);
+                            let _ = journal.finished(&Done::range(part.number));
                         }
                         Ok(digest)
                     })

@@ -82,12 +82,26 @@ pub(crate) struct DownloadHeader {
     pub range_size: u64,
 }
 
-/// A finished part: its number and, for uploads, the server's ETag.
+/// A finished part: its number and, for uploads, the server's ETag and the part's SHA-256
+/// (base64) as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-struct Done {
-    part: u32,
+pub(crate) struct Done {
+    pub part: u32,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    etag: Option<String>,
+    pub etag: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<String>,
+}
+
+impl Done {
+    /// A finished range of a download.
+    pub fn range(part: u32) -> Self {
+        Self {
+            part,
+            etag: None,
+            sha256: None,
+        }
+    }
 }
 
 /// An open journal: its header, the parts finished so far, and the file to append to.
@@ -95,7 +109,7 @@ struct Done {
 pub(crate) struct Journal<H> {
     path: PathBuf,
     pub header: H,
-    pub done: BTreeMap<u32, Option<String>>,
+    pub done: BTreeMap<u32, Done>,
     file: Mutex<File>,
 }
 
@@ -115,7 +129,7 @@ impl<H: Serialize + DeserializeOwned> Journal<H> {
         let mut done = BTreeMap::new();
         for line in lines.map_while(std::result::Result::ok) {
             if let Ok(entry) = serde_json::from_str::<Done>(&line) {
-                done.insert(entry.part, entry.etag);
+                done.insert(entry.part, entry);
             }
         }
         let file = OpenOptions::new().append(true).open(path).ok()?;
@@ -149,13 +163,9 @@ impl<H: Serialize + DeserializeOwned> Journal<H> {
         })
     }
 
-    /// Records that `part` is finished (one append of one line).
-    pub fn finished(&self, part: u32, etag: Option<&str>) -> Result<()> {
-        let entry = Done {
-            part,
-            etag: etag.map(str::to_owned),
-        };
-        let mut line = serde_json::to_string(&entry)
+    /// Records that a part is finished (one append of one line).
+    pub fn finished(&self, entry: &Done) -> Result<()> {
+        let mut line = serde_json::to_string(entry)
             .map_err(|err| Error::invalid(format!("cannot write a journal: {err}")))?;
         line.push('\n');
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
@@ -254,16 +264,21 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = path_for(dir.path(), "download", &["a", "b"]);
         let journal = Journal::create(&path, header()).unwrap();
-        journal.finished(2, None).unwrap();
-        journal.finished(7, Some("\"etag\"")).unwrap();
+        journal.finished(&Done::range(2)).unwrap();
+        let seven = Done {
+            part: 7,
+            etag: Some("\"etag\"".into()),
+            sha256: Some("c2hh".into()),
+        };
+        journal.finished(&seven).unwrap();
         drop(journal);
         // A crash in the middle of an append.
         let mut file = OpenOptions::new().append(true).open(&path).unwrap();
         file.write_all(b"{\"part\":9,\"et").unwrap();
         let reopened = Journal::<DownloadHeader>::open(&path).unwrap();
         assert_eq!(reopened.header, header());
-        let done: Vec<_> = reopened.done.iter().map(|(n, e)| (*n, e.clone())).collect();
-        assert_eq!(done, [(2, None), (7, Some("\"etag\"".to_owned()))]);
+        let done: Vec<_> = reopened.done.values().cloned().collect();
+        assert_eq!(done, [Done::range(2), seven]);
         reopened.remove();
         assert!(Journal::<DownloadHeader>::open(&path).is_none());
     }

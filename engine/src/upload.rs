@@ -16,7 +16,7 @@ use crate::checksum::{self, Digest, Record, Verification};
 use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
-use crate::journal::{self, Journal, SourceIdentity, UploadHeader};
+use crate::journal::{self, Done, Journal, SourceIdentity, UploadHeader};
 use crate::location::S3Uri;
 use crate::mapped::{self, Mapped as _, SourceMap};
 use crate::object_options::{Header, ObjectOptions};
@@ -269,7 +269,11 @@ impl Upload<'_> {
                             self.upload_part(&upload_id, part, body, &digests[index as usize])?;
                         if let Some(journal) = &journal {
                             // A part the journal misses is only sent again.
-                            let _ = journal.finished(part.number, Some(&done.etag));
+                            let _ = journal.finished(&Done {
+                                part: part.number,
+                                etag: Some(done.etag.clone()),
+                                sha256: done.checksum_sha256.clone(),
+                            });
                         }
                         Ok(done)
                     })
@@ -643,25 +647,27 @@ pub(crate) fn worth_resuming(kind: ErrorKind) -> bool {
 
 /// The journal's finished parts that the server still has with the same ETag.
 fn kept_parts(
-    journal: &BTreeMap<u32, Option<String>>,
+    journal: &BTreeMap<u32, Done>,
     on_server: &[(u32, String)],
     digests: &[Digest],
 ) -> BTreeMap<u32, CompletedPart> {
     on_server
         .iter()
-        .filter(|(number, etag)| {
-            journal.get(number).and_then(Option::as_deref) == Some(etag.as_str())
-        })
         .filter_map(|(number, etag)| {
             let digest = digests.get(usize::try_from(*number).ok()?.checked_sub(1)?)?;
-            Some((
-                *number,
-                CompletedPart {
+            let checksum = checksum::to_base64(digest);
+            let recorded = journal.get(number)?;
+            // The server has the part the journal recorded, and the file still has its bytes.
+            let same = recorded.etag.as_deref() == Some(etag.as_str())
+                && recorded.sha256.as_deref() == Some(checksum.as_str());
+            same.then(|| {
+                let part = CompletedPart {
                     number: *number,
                     etag: etag.clone(),
-                    checksum_sha256: Some(checksum::to_base64(digest)),
-                },
-            ))
+                    checksum_sha256: Some(checksum),
+                };
+                (*number, part)
+            })
         })
         .collect()
 }
@@ -770,15 +776,22 @@ mod tests {
             checksum::sha256(b"2"),
             checksum::sha256(b"3"),
         ];
-        let journal: BTreeMap<u32, Option<String>> = [
-            (1, Some("\"e1\"".to_owned())),
-            (2, Some("\"e2\"".to_owned())),
-            (3, Some("\"e3\"".to_owned())),
+        let done = |part: u32, etag: &str, sha256: String| Done {
+            part,
+            etag: Some(etag.to_owned()),
+            sha256: Some(sha256),
+        };
+        let journal: BTreeMap<u32, Done> = [
+            (1, done(1, "\"e1\"", checksum::to_base64(&digests[0]))),
+            (2, done(2, "\"e2\"", checksum::to_base64(&digests[1]))),
+            // The file's third part changed since it was sent.
+            (3, done(3, "\"e3\"", checksum::to_base64(&digests[0]))),
         ]
         .into();
         let on_server = [
             (1, "\"e1\"".to_owned()),
             (2, "\"other\"".to_owned()),
+            (3, "\"e3\"".to_owned()),
             (4, "\"e4\"".to_owned()),
         ];
         let kept = kept_parts(&journal, &on_server, &digests);

@@ -362,6 +362,37 @@ fn a_source_changed_since_the_interruption_discards_the_old_upload() {
 }
 
 #[test]
+fn an_upload_discarded_since_the_interruption_starts_over() {
+    let bucket = TestBucket::new("resume-upload-gone");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("file");
+    let data = write_random_file(&source, 64 * MIB, 79);
+    let proxy = slow_proxy(&bucket, Match::method("PUT").query("partNumber"));
+    let object = format!("s3://{}/file", bucket.name());
+    kill_midway(&mut cp(&bucket, &proxy, source.to_str().unwrap(), &object));
+    let (header, _) = journal(&bucket, "upload", "file").expect("a journal");
+    let upload_id = header["upload_id"].as_str().unwrap();
+    let (output, _, stderr) =
+        run(bucket
+            .s3mt()
+            .args(["uploads", "abort", &object, "--upload-id", upload_id]));
+    assert!(output.status.success(), "{stderr}");
+
+    let (output, _, stderr) = run(&mut cp(&bucket, &proxy, source.to_str().unwrap(), &object));
+    assert!(output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the interrupted upload is gone from the server"),
+        "{stderr}"
+    );
+    let copy = dir.path().join("copy");
+    bucket
+        .client(4)
+        .download_file(&bucket.uri("file"), &copy)
+        .unwrap();
+    assert_same_bytes(&std::fs::read(&copy).unwrap(), &data, "uploaded afresh");
+}
+
+#[test]
 fn an_object_changed_since_the_interruption_is_downloaded_afresh() {
     let bucket = TestBucket::new("resume-object-changed");
     let dir = tempfile::tempdir().unwrap();
