@@ -227,10 +227,11 @@ impl Client {
         let outcome =
             download::download_file(&self.inner, source, destination, &progress, options.verify);
         progress.finish(outcome.map_err(|err| {
-            err.note("nothing was written").context(format_args!(
-                "download {source} to {}",
-                destination.display()
-            ))
+            err.note("the destination was not touched")
+                .context(format_args!(
+                    "download {source} to {}",
+                    destination.display()
+                ))
         }))
     }
 
