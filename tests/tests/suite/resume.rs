@@ -278,12 +278,7 @@ fn an_upload_killed_at_ten_points_resumes_without_sending_finished_parts_again()
     );
     eprintln!("upload, 256 MiB:\n  {}", log.join("\n  "));
     assert!(bucket.open_uploads().is_empty());
-    let copy = dir.path().join("copy");
-    bucket
-        .client(4)
-        .download_file(&bucket.uri("big"), &copy)
-        .unwrap();
-    assert_same_bytes(&std::fs::read(&copy).unwrap(), &data, "resumed upload");
+    assert_stored(&bucket, "big", &data, "resumed upload");
 }
 
 #[test]
@@ -320,6 +315,18 @@ fn a_download_killed_at_ten_points_resumes_without_fetching_finished_ranges_agai
     assert_eq!(left.len(), 2, "source and copy, no partial file: {left:?}");
 }
 
+/// Fails unless the object `key` holds `expected` (downloaded with the library).
+#[track_caller]
+fn assert_stored(bucket: &TestBucket, key: &str, expected: &[u8], what: &str) {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    bucket
+        .client(4)
+        .download_file(&bucket.uri(key), &copy)
+        .unwrap();
+    assert_same_bytes(&std::fs::read(&copy).unwrap(), expected, what);
+}
+
 /// Stops the transfer once at about 40% with SIGKILL.
 fn kill_midway(command: &mut Command) {
     let ended = run_until(command, 40.0, false);
@@ -353,12 +360,7 @@ fn a_source_changed_since_the_interruption_discards_the_old_upload() {
             .any(|u| u.upload_id == old_upload),
         "the old upload is aborted"
     );
-    let copy = dir.path().join("copy");
-    bucket
-        .client(4)
-        .download_file(&bucket.uri("file"), &copy)
-        .unwrap();
-    assert_same_bytes(&std::fs::read(&copy).unwrap(), &changed, "the new source");
+    assert_stored(&bucket, "file", &changed, "the new source");
 }
 
 #[test]
@@ -384,12 +386,7 @@ fn an_upload_discarded_since_the_interruption_starts_over() {
         stderr.contains("the interrupted upload is gone from the server"),
         "{stderr}"
     );
-    let copy = dir.path().join("copy");
-    bucket
-        .client(4)
-        .download_file(&bucket.uri("file"), &copy)
-        .unwrap();
-    assert_same_bytes(&std::fs::read(&copy).unwrap(), &data, "uploaded afresh");
+    assert_stored(&bucket, "file", &data, "uploaded afresh");
 }
 
 #[test]
@@ -471,16 +468,7 @@ fn ctrl_c_keeps_the_upload_says_how_to_resume_or_discard_and_uploads_ls_marks_it
         "{stderr}"
     );
     assert!(bucket.open_uploads().is_empty());
-    let copy = dir.path().join("copy");
-    bucket
-        .client(4)
-        .download_file(&bucket.uri("file"), &copy)
-        .unwrap();
-    assert_same_bytes(
-        &std::fs::read(&copy).unwrap(),
-        &data,
-        "resumed after Ctrl-C",
-    );
+    assert_stored(&bucket, "file", &data, "resumed after Ctrl-C");
 }
 
 #[test]
