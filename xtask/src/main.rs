@@ -1,6 +1,8 @@
 //! `cargo xtask`: the project's own tasks. `demo` runs the main job against a local SeaweedFS;
-//! `serve` starts one to try by hand; `test` runs every test.
+//! `serve` starts one to try by hand; `test` runs every test; `bench` measures s3mt against the
+//! peer tools.
 
+mod bench;
 mod demo;
 mod serve;
 mod test;
@@ -17,6 +19,7 @@ struct Xtask {
 #[derive(FromArgs)]
 #[argh(subcommand)]
 enum Task {
+    Bench(bench::BenchArgs),
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
     Test(test::TestArgs),
@@ -25,6 +28,7 @@ enum Task {
 fn main() -> anyhow::Result<()> {
     let xtask: Xtask = argh::from_env();
     match xtask.task {
+        Task::Bench(args) => bench::run(args),
         Task::Demo(args) => demo::run(args),
         Task::Serve(args) => serve::run(args),
         Task::Test(args) => test::run(args),

