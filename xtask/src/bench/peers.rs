@@ -33,9 +33,9 @@
 //! and credentials travel in the environment, never on the command line.
 
 use std::ffi::OsString;
-use std::fs::{self, OpenOptions};
+use std::fs;
 use std::path::{Path, PathBuf};
-use std::process::{self, Command};
+use std::process::Command;
 use std::sync::OnceLock;
 
 use anyhow::{Context as _, Result, bail, ensure};
@@ -51,9 +51,6 @@ pub const AWSCRT_VERSION: &str = "0.38.1";
 /// Version of the `boto3` PyPI package installed with awscrt; it brings botocore and s3transfer
 /// (`s3transfer.crt.CRTTransferManager`).
 pub const BOTO3_VERSION: &str = "1.44.5";
-
-/// Name of the file, in a peer's install dir, that records what pip installed there.
-const INSTALLED_MARKER: &str = ".s3mt-installed";
 
 /// Name of the rclone remote configured on the fly through `RCLONE_CONFIG_<NAME>_*` variables.
 const RCLONE_REMOTE: &str = "s3mtpeer";
@@ -230,89 +227,15 @@ impl Peer {
         peers_dir().join(self.name())
     }
 
-    /// Whether the install dir holds exactly the pinned requirements.
-    fn is_installed(self) -> bool {
-        fs::read_to_string(self.install_dir().join(INSTALLED_MARKER))
-            .is_ok_and(|text| text == marker_text(&self.requirements()))
-    }
-
     /// Installs the peer with pip into `<workspace>/target/tools/peers/<name>`, unless the
-    /// pinned version is already there. pip fills a staging dir that is then renamed, so an
-    /// interrupted install leaves nothing half-done; an exclusive lock on
-    /// `target/tools/peers/.install.lock` keeps concurrent installs from colliding.
+    /// pinned version is already there (see [`s3mt_tests::tools::pip_install`]).
     ///
     /// # Errors
     /// When `python3 -m pip` cannot be run or fails, or the dirs cannot be written.
     pub fn install(self) -> Result<()> {
-        if self.is_installed() {
-            return Ok(());
-        }
-        let peers = peers_dir();
-        fs::create_dir_all(&peers)
-            .with_context(|| format!("cannot create the tools dir {}", peers.display()))?;
-        let lock_path = peers.join(".install.lock");
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(&lock_path)
-            .with_context(|| format!("cannot open {}", lock_path.display()))?;
-        // flock(LOCK_EX), released when `lock` is dropped.
-        lock.lock()
-            .with_context(|| format!("cannot lock {}", lock_path.display()))?;
-        // Another process may have installed it while this one waited for the lock.
-        if self.is_installed() {
-            return Ok(());
-        }
-        let final_dir = self.install_dir();
-        let staging = peers.join(format!("{}.partial-{}", self.name(), process::id()));
-        for dir in [&staging, &final_dir] {
-            if dir.exists() {
-                fs::remove_dir_all(dir)
-                    .with_context(|| format!("cannot remove stale {}", dir.display()))?;
-            }
-        }
         let requirements = self.requirements();
         let python = python()?;
-        let output = Command::new(python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-            ])
-            .arg("--target")
-            .arg(&staging)
-            .args(&requirements)
-            .output()
-            .with_context(|| {
-                format!(
-                    "cannot run `{} -m pip` to install {}",
-                    python.display(),
-                    requirements.join(" ")
-                )
-            })?;
-        if !output.status.success() {
-            let _ = fs::remove_dir_all(&staging);
-            bail!(
-                "`python3 -m pip install --target {} {}` failed ({}):\n{}{}",
-                staging.display(),
-                requirements.join(" "),
-                output.status,
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr),
-            );
-        }
-        fs::write(staging.join(INSTALLED_MARKER), marker_text(&requirements))
-            .with_context(|| format!("cannot write the marker in {}", staging.display()))?;
-        fs::rename(&staging, &final_dir).with_context(|| {
-            format!(
-                "cannot move {} to {}",
-                staging.display(),
-                final_dir.display()
-            )
-        })?;
+        s3mt_tests::tools::pip_install(&format!("peers/{}", self.name()), python, &requirements)?;
         let program = self.program(python);
         ensure!(
             program.is_file(),
@@ -420,13 +343,6 @@ impl Peer {
 /// `<workspace>/target/tools/peers`.
 fn peers_dir() -> PathBuf {
     s3mt_tests::tools::tools_dir().join("peers")
-}
-
-/// What the install marker holds: the requirements, one a line.
-fn marker_text(requirements: &[String]) -> String {
-    requirements
-        .iter()
-        .fold(String::new(), |text, r| text + r + "\n")
 }
 
 /// The real Python interpreter behind `python3` (`sys.executable`), resolved once in the
@@ -700,7 +616,8 @@ mod tests {
 
     impl Scratch {
         fn new(tag: &str) -> Scratch {
-            let dir = std::env::temp_dir().join(format!("s3mt-peers-test-{tag}-{}", process::id()));
+            let dir =
+                std::env::temp_dir().join(format!("s3mt-peers-test-{tag}-{}", std::process::id()));
             let _ = fs::remove_dir_all(&dir);
             Scratch(dir)
         }
