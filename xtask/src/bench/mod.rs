@@ -134,6 +134,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     };
     let server_pid = server.as_ref().map(S3Server::pid);
+    let overhead = match link {
+        Some(_) => Some(proxy_overhead(
+            &s3mt, &target, tuning, server_pid, &out_dir, sizes[0],
+        )?),
+        None => None,
+    };
     let proxy = match link {
         Some(link) => {
             let proxy = LinkProxy::start(&target.endpoint, link)?;
@@ -210,6 +216,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
             .unwrap_or_default(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
     );
+    let header = match overhead {
+        Some(overhead) => format!("{header}{overhead}\n\n"),
+        None => header,
+    };
     println!("{header}{table}");
     std::fs::write(out_dir.join("results.md"), format!("{header}{table}"))?;
     std::fs::write(
@@ -313,6 +323,59 @@ impl Bench<'_> {
             .args(["--progress", "none"]);
         command
     }
+}
+
+/// The link proxy's own cost: one s3mt round trip of `size` straight to the server, and one
+/// through the proxy with no delay and no rate cap.
+fn proxy_overhead(
+    s3mt: &Path,
+    target: &Target,
+    tuning: Tuning,
+    server_pid: Option<u32>,
+    out_dir: &Path,
+    size: u64,
+) -> Result<String> {
+    let data = data_file(&out_dir.join("data"), size)?;
+    let expected = measure::file_sha256(&data)?;
+    let scratch = tempfile_dir(out_dir)?;
+    let free = Link {
+        delay: Duration::ZERO,
+        bytes_per_second: None,
+    };
+    let proxy = LinkProxy::start(&target.endpoint, free)?;
+    let through = Target {
+        endpoint: proxy.endpoint(),
+        ..target.clone()
+    };
+    let mut figures = Vec::new();
+    for target in [target, &through] {
+        let bench = Bench {
+            s3mt,
+            target,
+            tuning,
+            server_pid,
+            data: &data,
+            expected: &expected,
+            scratch: &scratch,
+        };
+        // A warm-up, then the measured round trip.
+        bench.round_trip(&Contender::S3mt, 0)?;
+        let (up, down) = bench.round_trip(&Contender::S3mt, 0)?;
+        figures.push((
+            RunFigures::new(&up, size).mb_per_s,
+            RunFigures::new(&down, size).mb_per_s,
+        ));
+    }
+    let _ = std::fs::remove_dir_all(&scratch);
+    Ok(format!(
+        "The link proxy's own cost ({} with s3mt): upload {:.1} MB/s direct, {:.1} MB/s through \
+         the proxy with no delay and no cap; download {:.1} and {:.1} MB/s.",
+        format_size(size),
+        figures[0].0,
+        figures[1].0,
+        figures[0].1,
+        figures[1].1
+    ))
 }
 
 /// A single-stream presigned PUT or GET with curl.
