@@ -135,6 +135,11 @@ impl S3Server {
         &self.endpoint
     }
 
+    /// The master's HTTP address, `http://127.0.0.1:PORT` (e.g. for `/vol/vacuum`).
+    pub fn master_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.ports.master)
+    }
+
     /// The access key of the server's admin identity.
     pub fn access_key(&self) -> &str {
         &self.access_key

@@ -71,7 +71,7 @@ enum Contender {
 }
 
 impl Contender {
-    fn name(&self, tuning: Tuning) -> String {
+    fn name(&self) -> String {
         let settings = |tuning: &Option<Tuning>| match tuning {
             Some(t) => format!("-p {} -c {}", format_size(t.part_size), t.concurrency),
             None => "defaults".to_owned(),
@@ -79,10 +79,7 @@ impl Contender {
         match self {
             Self::S3mt => "s3mt".to_owned(),
             Self::Peer(peer, own) => format!("{} ({})", peer.name(), settings(own)),
-            Self::Curl => format!(
-                "curl, one stream (ref.; vs -p {})",
-                format_size(tuning.part_size)
-            ),
+            Self::Curl => "curl, one stream (reference)".to_owned(),
         }
     }
 }
@@ -134,9 +131,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     };
     let server_pid = server.as_ref().map(S3Server::pid);
+    let master_url = server.as_ref().map(S3Server::master_url);
     let overhead = match link {
         Some(_) => Some(proxy_overhead(
-            &s3mt, &target, tuning, server_pid, &out_dir, sizes[0],
+            &s3mt,
+            &target,
+            tuning,
+            server.as_ref(),
+            &out_dir,
+            sizes[0],
         )?),
         None => None,
     };
@@ -160,6 +163,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
             target: &target,
             tuning,
             server_pid,
+            master_url: master_url.clone(),
             data: &data,
             expected: &expected,
             scratch: &scratch,
@@ -172,7 +176,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 eprintln!(
                     "{} {}: {} run {round}/{}",
                     format_size(size),
-                    contender.name(tuning),
+                    contender.name(),
                     if round == 0 { "warm-up," } else { "" },
                     args.runs
                 );
@@ -186,7 +190,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         for (contender, (up, down)) in contenders.iter().zip(samples) {
             for (direction, runs) in [("upload", up), ("download", down)] {
                 rows.push(Row {
-                    tool: contender.name(tuning),
+                    tool: contender.name(),
                     direction,
                     size_bytes: size,
                     runs: runs
@@ -237,6 +241,8 @@ struct Bench<'a> {
     target: &'a Target,
     tuning: Tuning,
     server_pid: Option<u32>,
+    /// The local SeaweedFS master, to vacuum deleted objects.
+    master_url: Option<String>,
     data: &'a Path,
     expected: &'a str,
     scratch: &'a Path,
@@ -267,11 +273,28 @@ impl Bench<'_> {
         if got != self.expected {
             bail!(
                 "{}: the downloaded copy differs from the source",
-                contender.name(self.tuning)
+                contender.name()
             );
         }
         std::fs::remove_file(&copy)?;
+        self.reclaim(&target)?;
         Ok((up, down))
+    }
+
+    /// Deletes the round trip's object and has a local SeaweedFS reclaim the space at once
+    /// (its volumes only shrink on a vacuum): ten tools times 4 GiB filled a disk.
+    fn reclaim(&self, target: &Target) -> Result<()> {
+        let object = s3mt_engine::S3Uri::new(target.bucket.clone(), target.key.clone())?;
+        client_for(target)?.delete_object(&object)?;
+        if let Some(master) = &self.master_url {
+            let vacuum = format!("{master}/vol/vacuum?garbageThreshold=0.0001");
+            let status = Command::new("curl")
+                .args(["--silent", "--output", "/dev/null", "--fail", &vacuum])
+                .status()
+                .context("run curl to vacuum the server")?;
+            ensure!(status.success(), "the server's vacuum failed ({status})");
+        }
+        Ok(())
     }
 
     fn command(
@@ -331,10 +354,12 @@ fn proxy_overhead(
     s3mt: &Path,
     target: &Target,
     tuning: Tuning,
-    server_pid: Option<u32>,
+    server: Option<&S3Server>,
     out_dir: &Path,
     size: u64,
 ) -> Result<String> {
+    let server_pid = server.map(S3Server::pid);
+    let master_url = server.map(S3Server::master_url);
     let data = data_file(&out_dir.join("data"), size)?;
     let expected = measure::file_sha256(&data)?;
     let scratch = tempfile_dir(out_dir)?;
@@ -354,6 +379,7 @@ fn proxy_overhead(
             target,
             tuning,
             server_pid,
+            master_url: master_url.clone(),
             data: &data,
             expected: &expected,
             scratch: &scratch,
