@@ -268,11 +268,18 @@ fn destination_directory(destination: &Path) -> Result<PathBuf> {
 pub(crate) trait Landing: DerefMut<Target = [u8]> {
     /// Done with these bytes: a map drops their pages from memory.
     fn release(&mut self, _range: Range<usize>) {}
+
+    /// Every byte of the range has landed: a map starts writing them to disk.
+    fn landed(&mut self) {}
 }
 
 impl Landing for WritableChunk<'_> {
     fn release(&mut self, range: Range<usize>) {
         WritableChunk::release(self, range);
+    }
+
+    fn landed(&mut self) {
+        self.start_write_back();
     }
 }
 
@@ -557,6 +564,7 @@ impl Download<'_> {
             _ => err.context(format_args!("bytes {}..{}", part.offset, part.end())),
         });
         let digest = outcome?;
+        chunk.landed();
         self.progress.send(|| Event::PartDone { part: part.number });
         Ok(digest)
     }
