@@ -517,6 +517,8 @@ impl Download<'_> {
                     part,
                     object.size,
                 )?;
+                // For servers that ignore If-Match: the range must come from the same object.
+                check_same_etag(object.etag.as_deref(), http::header(&response, "etag"))?;
                 let mut reader = response.body_mut().as_reader();
                 let mut hasher = per_part.map(Hasher::new);
                 let mut done = 0;
@@ -598,9 +600,38 @@ fn check_range_reply(
     Ok(())
 }
 
+/// A range's ETag, when the server sends one, must be the one the download started with
+/// (quotes and a weak `W/` prefix aside).
+fn check_same_etag(started_with: Option<&str>, range: Option<&str>) -> Result<()> {
+    let bare = |etag: &str| {
+        etag.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_owned()
+    };
+    match (started_with, range) {
+        (Some(ours), Some(theirs)) if bare(ours) != bare(theirs) => Err(Error::new(
+            ErrorKind::PreconditionFailed,
+            "a range came from another version of the object",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_of_another_object_version_are_refused() {
+        assert!(check_same_etag(Some("\"abc\""), Some("\"abc\"")).is_ok());
+        assert!(check_same_etag(Some("\"abc\""), Some("abc")).is_ok());
+        assert!(check_same_etag(Some("\"abc\""), Some("W/\"abc\"")).is_ok());
+        assert!(check_same_etag(None, Some("\"abc\"")).is_ok());
+        assert!(check_same_etag(Some("\"abc\""), None).is_ok());
+        let err = check_same_etag(Some("\"abc\""), Some("\"abd\"")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
+    }
 
     const PART: Part = Part {
         number: 2,
