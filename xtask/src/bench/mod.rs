@@ -39,6 +39,14 @@ pub struct BenchArgs {
     #[argh(switch)]
     peers: bool,
 
+    /// with --peers: only this peer (s5cmd, rclone, aws-cli or aws-crt); repeatable
+    #[argh(option)]
+    peer: Vec<String>,
+
+    /// with --peers: skip each peer's run at its own defaults (only s3mt's settings)
+    #[argh(switch)]
+    tuned_only: bool,
+
     /// emulate a wide-area link DELAY,RATE between the tools and the server, e.g. 25ms,1gbit
     #[argh(option)]
     link: Option<String>,
@@ -110,11 +118,22 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Contender::S3mt(ChecksumAlgorithm::Crc64Nvme),
     ];
     if args.peers {
-        for peer in Peer::ALL {
+        for name in &args.peer {
+            ensure!(
+                Peer::ALL.iter().any(|peer| peer.name() == name),
+                "--peer {name}: expected one of s5cmd, rclone, aws-cli, aws-crt"
+            );
+        }
+        let chosen = Peer::ALL
+            .into_iter()
+            .filter(|peer| args.peer.is_empty() || args.peer.iter().any(|n| n == peer.name()));
+        for peer in chosen {
             eprintln!("installing {} {} ...", peer.name(), peer.version());
             peer.install()?;
             contenders.push(Contender::Peer(peer, Some(tuning)));
-            contenders.push(Contender::Peer(peer, None));
+            if !args.tuned_only {
+                contenders.push(Contender::Peer(peer, None));
+            }
         }
     }
     contenders.push(Contender::Curl);
