@@ -95,6 +95,11 @@ pub struct CpArgs {
     #[argh(option)]
     pub expected_size: Option<String>,
 
+    /// uploads: the checksum sent with every part and kept in s3mt's record, SHA256 (the
+    /// default) or CRC64NVME (a tenth of the CPU; catches corruption, not tampering)
+    #[argh(option)]
+    pub checksum_algorithm: Option<String>,
+
     /// attempts per request, the first included (default: 5)
     #[argh(option)]
     pub max_attempts: Option<u32>,

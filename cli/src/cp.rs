@@ -27,6 +27,9 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
     if let Some(size) = &args.multipart_threshold {
         builder = builder.multipart_threshold(parse_size(size)?);
     }
+    if let Some(algorithm) = &args.checksum_algorithm {
+        builder = builder.checksum_algorithm(algorithm.parse()?);
+    }
     if let Some(attempts) = args.max_attempts {
         builder = builder.max_attempts(attempts);
     }

@@ -7,10 +7,11 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use rayon::prelude::*;
-use sha2::Digest as _;
 use tempfile::{NamedTempFile, TempPath};
 
-use crate::checksum::{self, Digest, Expected, InOrder, Record, Verification};
+use crate::checksum::{
+    self, ChecksumAlgorithm, Digest, Expected, Hasher, InOrder, Record, Verification,
+};
 use crate::client::{Inner, TransferSummary, VerifyMode};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
@@ -121,16 +122,16 @@ pub(crate) fn download_file(
     })
 }
 
-/// SHA-256 of a chunk already in the file (a range an interrupted run fetched), dropping its
-/// pages as it goes.
-fn hash_chunk(chunk: &WritableChunk<'_>) -> Digest {
-    let mut hasher = sha2::Sha256::new();
+/// The checksum of a chunk already in the file (a range an interrupted run fetched), dropping
+/// its pages as it goes.
+fn hash_chunk(chunk: &WritableChunk<'_>, algorithm: ChecksumAlgorithm) -> Digest {
+    let mut hasher = Hasher::new(algorithm);
     for (index, piece) in chunk.chunks(REPORT_EVERY).enumerate() {
         hasher.update(piece);
         let start = index * REPORT_EVERY;
         chunk.release(start..start + piece.len());
     }
-    hasher.finalize().into()
+    hasher.finalize()
 }
 
 /// The journal header of a resumable download: where its partial file is, and what it must
@@ -267,11 +268,18 @@ fn destination_directory(destination: &Path) -> Result<PathBuf> {
 pub(crate) trait Landing: DerefMut<Target = [u8]> {
     /// Done with these bytes: a map drops their pages from memory.
     fn release(&mut self, _range: Range<usize>) {}
+
+    /// Every byte of the range has landed: a map starts writing them to disk.
+    fn landed(&mut self) {}
 }
 
 impl Landing for WritableChunk<'_> {
     fn release(&mut self, range: Range<usize>) {
         WritableChunk::release(self, range);
+    }
+
+    fn landed(&mut self) {
+        self.start_write_back();
     }
 }
 
@@ -305,7 +313,7 @@ impl Download<'_> {
     ) -> Result<Verification> {
         let chunk_size =
             usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
-        let per_part = per_part_record(&object.expected).is_some();
+        let per_part = per_part_record(&object.expected).map(|record| record.algorithm);
         let mut round = 1;
         loop {
             // Ranges an interrupted run finished are read back, not fetched (first round only:
@@ -319,7 +327,7 @@ impl Download<'_> {
                         let part = plan.part(index as u64);
                         if resumed(part.number) {
                             self.progress.resumed(part);
-                            return Ok(per_part.then(|| hash_chunk(&chunk)));
+                            return Ok(per_part.map(|algorithm| hash_chunk(&chunk, algorithm)));
                         }
                         let digest = self.range(object, part, chunk, per_part)?;
                         if let Some(journal) = journal {
@@ -421,7 +429,7 @@ impl Download<'_> {
         if verify == VerifyMode::Require && object.expected == Expected::Nothing {
             return Err(Error::new(
                 ErrorKind::Integrity,
-                "the object carries no integrity data (no s3mt record, no SHA-256 checksum, \
+                "the object carries no integrity data (no s3mt record, no whole-object checksum, \
                  no single-part MD5 ETag) and verification is required",
             ));
         }
@@ -449,7 +457,7 @@ impl Download<'_> {
             let expected = Expected::from_headers(
                 size,
                 record.as_deref(),
-                http::header(&response, "x-amz-checksum-sha256"),
+                |algorithm| http::header(&response, algorithm.header()),
                 etag.as_deref(),
                 http::header(&response, "x-amz-server-side-encryption") == Some("aws:kms"),
             )?;
@@ -478,13 +486,14 @@ impl Download<'_> {
     }
 
     /// Fetches `part` straight into `chunk` (its chunk of the map, or a stream's buffer),
-    /// hashing it as it lands when `per_part` (ranges that are the record's parts).
+    /// computing its checksum as it lands when `per_part` names the record's algorithm (ranges
+    /// that are the record's parts).
     pub(crate) fn range(
         &self,
         object: &RemoteObject,
         part: Part,
         mut chunk: impl Landing,
-        per_part: bool,
+        per_part: Option<ChecksumAlgorithm>,
     ) -> Result<Option<Digest>> {
         self.progress.send(|| Event::PartStarted {
             part: part.number,
@@ -508,8 +517,10 @@ impl Download<'_> {
                     part,
                     object.size,
                 )?;
+                // For servers that ignore If-Match: the range must come from the same object.
+                check_same_etag(object.etag.as_deref(), http::header(&response, "etag"))?;
                 let mut reader = response.body_mut().as_reader();
-                let mut hasher = per_part.then(sha2::Sha256::new);
+                let mut hasher = per_part.map(Hasher::new);
                 let mut done = 0;
                 while done < chunk.len() {
                     self.progress.check_cancelled()?;
@@ -535,7 +546,7 @@ impl Download<'_> {
                 // Reading to the end returns the connection to the pool, and catches long bodies.
                 let mut extra = [0u8; 1];
                 match reader.read(&mut extra) {
-                    Ok(0) => Ok(hasher.map(|hasher| hasher.finalize().into())),
+                    Ok(0) => Ok(hasher.map(Hasher::finalize)),
                     Ok(_) => Err(Error::new(
                         ErrorKind::Protocol,
                         "the reply body is longer than the range",
@@ -555,6 +566,7 @@ impl Download<'_> {
             _ => err.context(format_args!("bytes {}..{}", part.offset, part.end())),
         });
         let digest = outcome?;
+        chunk.landed();
         self.progress.send(|| Event::PartDone { part: part.number });
         Ok(digest)
     }
@@ -588,9 +600,38 @@ fn check_range_reply(
     Ok(())
 }
 
+/// A range's ETag, when the server sends one, must be the one the download started with
+/// (quotes and a weak `W/` prefix aside).
+fn check_same_etag(started_with: Option<&str>, range: Option<&str>) -> Result<()> {
+    let bare = |etag: &str| {
+        etag.trim()
+            .trim_start_matches("W/")
+            .trim_matches('"')
+            .to_owned()
+    };
+    match (started_with, range) {
+        (Some(ours), Some(theirs)) if bare(ours) != bare(theirs) => Err(Error::new(
+            ErrorKind::PreconditionFailed,
+            "a range came from another version of the object",
+        )),
+        _ => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ranges_of_another_object_version_are_refused() {
+        assert!(check_same_etag(Some("\"abc\""), Some("\"abc\"")).is_ok());
+        assert!(check_same_etag(Some("\"abc\""), Some("abc")).is_ok());
+        assert!(check_same_etag(Some("\"abc\""), Some("W/\"abc\"")).is_ok());
+        assert!(check_same_etag(None, Some("\"abc\"")).is_ok());
+        assert!(check_same_etag(Some("\"abc\""), None).is_ok());
+        let err = check_same_etag(Some("\"abc\""), Some("\"abd\"")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::PreconditionFailed);
+    }
 
     const PART: Part = Part {
         number: 2,

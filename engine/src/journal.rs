@@ -65,7 +65,8 @@ pub(crate) struct UploadHeader {
     pub source: SourceIdentity,
     pub upload_id: String,
     pub part_size: u64,
-    /// The composite SHA-256 of the source's parts: equal parts, equal source.
+    /// The composite of the source's part checksums (s3mt's record): equal parts and
+    /// algorithm, equal source.
     pub composite: String,
 }
 
@@ -82,7 +83,7 @@ pub(crate) struct DownloadHeader {
     pub range_size: u64,
 }
 
-/// A finished part: its number and, for uploads, the server's ETag and the part's SHA-256
+/// A finished part: its number and, for uploads, the server's ETag and the part's checksum
 /// (base64) as sent.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct Done {
@@ -90,7 +91,7 @@ pub(crate) struct Done {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub etag: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub sha256: Option<String>,
+    pub checksum: Option<String>,
 }
 
 impl Done {
@@ -99,7 +100,7 @@ impl Done {
         Self {
             part,
             etag: None,
-            sha256: None,
+            checksum: None,
         }
     }
 }
@@ -117,7 +118,7 @@ pub(crate) struct Journal<H> {
 /// key or path gives a short, safe file name.
 pub(crate) fn path_for(state_dir: &Path, kind: &str, identity: &[&str]) -> PathBuf {
     let digest = checksum::sha256(identity.join("\n").as_bytes());
-    state_dir.join(format!("{}.{kind}", hex::encode(&digest[..16])))
+    state_dir.join(format!("{}.{kind}", hex::encode(&digest.as_bytes()[..16])))
 }
 
 impl<H: Serialize + DeserializeOwned> Journal<H> {
@@ -268,7 +269,7 @@ mod tests {
         let seven = Done {
             part: 7,
             etag: Some("\"etag\"".into()),
-            sha256: Some("c2hh".into()),
+            checksum: Some("c2hh".into()),
         };
         journal.finished(&seven).unwrap();
         drop(journal);

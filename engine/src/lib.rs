@@ -55,7 +55,7 @@ mod stream_upload;
 mod upload;
 mod xml;
 
-pub use checksum::Verification;
+pub use checksum::{ChecksumAlgorithm, Verification};
 pub use client::{
     Client, MAX_PRESIGN_EXPIRY, PresignMethod, TransferOptions, TransferSummary, VerifyMode,
 };

@@ -135,7 +135,7 @@ impl Window<'_> {
             buffer.resize(part.len as usize, 0);
             let fetched = self
                 .download
-                .range(self.object, part, &mut buffer[..], false);
+                .range(self.object, part, &mut buffer[..], None);
             let mut state = self.lock();
             match fetched {
                 Ok(_) => {

@@ -5,8 +5,9 @@
 //!
 //! A stream cannot be read twice: unlike a file upload, a failed multipart upload is aborted,
 //! never restarted. A stream shorter than one part goes up in one PutObject, with s3mt's
-//! integrity record; a longer one has each part's SHA-256 checked by the server on arrival,
-//! but no record (it would be needed at CreateMultipartUpload, before the data is read).
+//! integrity record; a longer one has each part's checksum checked by the server on arrival,
+//! and its record follows the data in an object tag (metadata is fixed at
+//! CreateMultipartUpload, before the data is read).
 
 use std::io::{ErrorKind as IoErrorKind, Read};
 use std::path::Path;
@@ -49,6 +50,7 @@ pub(crate) fn upload_stream(
         object_headers: options.object.object_headers(Path::new(destination.key())),
         condition: options.object.condition_headers(),
     };
+    let algorithm = inner.config.checksum_algorithm;
     let mut first = Vec::new();
     fill(reader, &mut first, plan.part_size(1), progress)?;
     // A first part that is not full is the whole stream; a full one may be too.
@@ -57,10 +59,11 @@ pub(crate) fn upload_stream(
         fill(reader, &mut second, plan.part_size(2), progress)?;
     }
     if second.is_empty() && first.len() as u64 <= MAX_SINGLE_PUT {
-        let digest = checksum::sha256(&first);
+        let digest = algorithm.digest(&first);
         // As for a file: an empty object has no parts.
         let parts: &[_] = if first.is_empty() { &[] } else { &[digest] };
         let record = Record {
+            algorithm,
             part_size: (first.len() as u64).max(1),
             parts: parts.len() as u64,
             composite: checksum::composite(parts),
@@ -80,7 +83,7 @@ pub(crate) fn upload_stream(
             bytes: size,
             parts: 1,
             elapsed: started.elapsed(),
-            verification: Verification::SentWithSha256,
+            verification: Verification::SentWithChecksums(algorithm),
         });
     }
     progress.send(|| Event::Planned {
@@ -112,14 +115,15 @@ pub(crate) fn upload_stream(
     // uniform, which lets downloads check each part as it lands.
     let grew = digests.len() as u64 > plan.doubling_every().map_or(u64::MAX, u64::from);
     let record = Record {
+        algorithm,
         part_size: plan.part_size(1),
         parts: digests.len() as u64,
         composite: checksum::composite(&digests),
         doubling_every: plan.doubling_every().filter(|_| grew),
     };
     let verification = match upload.tag_record(&record) {
-        Ok(()) => Verification::SentWithSha256,
-        Err(_) => Verification::SentWithoutRecord,
+        Ok(()) => Verification::SentWithChecksums(algorithm),
+        Err(_) => Verification::SentWithoutRecord(algorithm),
     };
     Ok(TransferSummary {
         bytes: total,
@@ -149,7 +153,7 @@ fn fill(reader: &mut dyn Read, buffer: &mut Vec<u8>, size: u64, progress: &Progr
 struct Pipeline<'a> {
     upload: &'a Upload<'a>,
     upload_id: &'a str,
-    /// The parts sent, with their SHA-256.
+    /// The parts sent, with their checksums.
     done: Mutex<Vec<(CompletedPart, Digest)>>,
     /// The first failure; the reader stops at it.
     error: Mutex<Option<Error>>,
@@ -258,7 +262,7 @@ impl Pipeline<'_> {
     fn send_parts(&self, full: &Receiver<(Part, Vec<u8>)>, empty: &Sender<Vec<u8>>) {
         for (part, buffer) in full {
             if !self.failed() {
-                let digest = checksum::sha256(&buffer);
+                let digest = self.upload.inner.config.checksum_algorithm.digest(&buffer);
                 let sent =
                     self.upload
                         .upload_part(self.upload_id, part, Body::buffer(&buffer), &digest);

@@ -10,9 +10,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use jiff::Timestamp;
 use rayon::prelude::*;
-use sha2::{Digest as _, Sha256};
 
-use crate::checksum::{self, Digest, Record, Verification};
+use crate::checksum::{self, Digest, Hasher, Record, Verification};
 use crate::client::{Inner, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
@@ -54,8 +53,10 @@ pub(crate) fn upload_file(
         },
         UploadPlan::Multipart(plan) => plan,
     };
+    let algorithm = inner.config.checksum_algorithm;
     let digests = part_digests(inner, &map, parts);
     let record = Record {
+        algorithm,
         part_size: parts.part_size,
         parts: parts.count(),
         composite: checksum::composite(&digests),
@@ -86,7 +87,7 @@ pub(crate) fn upload_file(
             let digest = digests
                 .first()
                 .copied()
-                .unwrap_or_else(|| checksum::sha256(&[]));
+                .unwrap_or_else(|| algorithm.digest(&[]));
             // A change during the digest pass would otherwise surface as BadDigest retries.
             ensure_unchanged(source, &metadata)?;
             upload.put_object(Body::mapped(&map, 0, size), &digest)?;
@@ -104,21 +105,21 @@ pub(crate) fn upload_file(
         bytes: size,
         parts: parts.count().max(1),
         elapsed: started.elapsed(),
-        verification: Verification::SentWithSha256,
+        verification: Verification::SentWithChecksums(algorithm),
     })
 }
 
-/// SHA-256 of every part, computed in parallel on the pool, dropping each MiB once hashed.
+/// Every part's checksum, computed in parallel on the pool, dropping each MiB once hashed.
 fn part_digests(inner: &Inner, map: &SourceMap, plan: PartPlan) -> Vec<Digest> {
     inner.pool.install(|| {
         (0..plan.count())
             .into_par_iter()
             .map(|index| {
                 let part = plan.part(index);
-                let mut hasher = Sha256::new();
+                let mut hasher = Hasher::new(inner.config.checksum_algorithm);
                 let range = part.offset as usize..part.end() as usize;
                 map.scan(range, REPORT_EVERY, |bytes| hasher.update(bytes));
-                hasher.finalize().into()
+                hasher.finalize()
             })
             .collect()
     })
@@ -183,7 +184,8 @@ impl Upload<'_> {
             part: 1,
             bytes: whole.len,
         });
-        let mut headers = vec![("x-amz-checksum-sha256".into(), checksum::to_base64(digest))];
+        let algorithm = self.inner.config.checksum_algorithm;
+        let mut headers = vec![(algorithm.header().into(), checksum::to_base64(digest))];
         headers.extend(self.object_headers.iter().cloned());
         headers.extend(self.condition.iter().cloned());
         self.inner
@@ -272,7 +274,7 @@ impl Upload<'_> {
                             let _ = journal.finished(&Done {
                                 part: part.number,
                                 etag: Some(done.etag.clone()),
-                                sha256: done.checksum_sha256.clone(),
+                                checksum: done.checksum.clone(),
                             });
                         }
                         Ok(done)
@@ -379,7 +381,8 @@ impl Upload<'_> {
     /// server may hold an upload nobody knows of, so after a retried Create the uploads of this
     /// key started during our attempts (by the server's clock) are aborted.
     pub fn create(&self) -> Result<String> {
-        let mut headers = vec![("x-amz-checksum-algorithm".into(), "SHA256".to_owned())];
+        let algorithm = self.inner.config.checksum_algorithm.s3_name();
+        let mut headers = vec![("x-amz-checksum-algorithm".into(), algorithm.to_owned())];
         headers.extend(self.object_headers.iter().cloned());
         let started = Instant::now();
         let mut attempts = 0;
@@ -435,7 +438,8 @@ impl Upload<'_> {
             bytes: part.len,
         });
         let checksum = checksum::to_base64(digest);
-        let headers = [("x-amz-checksum-sha256".into(), checksum.clone())];
+        let algorithm = self.inner.config.checksum_algorithm;
+        let headers = [(algorithm.header().into(), checksum.clone())];
         let etag = self
             .inner
             .with_retries(part.number, self.progress, |reported| {
@@ -461,12 +465,12 @@ impl Upload<'_> {
         Ok(CompletedPart {
             number: part.number,
             etag,
-            checksum_sha256: Some(checksum),
+            checksum: Some(checksum),
         })
     }
 
     pub fn complete(&self, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
-        let body = xml::complete_body(parts);
+        let body = xml::complete_body(parts, self.inner.config.checksum_algorithm);
         self.inner
             .with_retries(0, self.progress, |_| {
                 let request = self.signer.complete_multipart_upload(
@@ -659,12 +663,12 @@ fn kept_parts(
             let recorded = journal.get(number)?;
             // The server has the part the journal recorded, and the file still has its bytes.
             let same = recorded.etag.as_deref() == Some(etag.as_str())
-                && recorded.sha256.as_deref() == Some(checksum.as_str());
+                && recorded.checksum.as_deref() == Some(checksum.as_str());
             same.then(|| {
                 let part = CompletedPart {
                     number: *number,
                     etag: etag.clone(),
-                    checksum_sha256: Some(checksum),
+                    checksum: Some(checksum),
                 };
                 (*number, part)
             })
@@ -779,7 +783,7 @@ mod tests {
         let done = |part: u32, etag: &str, sha256: String| Done {
             part,
             etag: Some(etag.to_owned()),
-            sha256: Some(sha256),
+            checksum: Some(sha256),
         };
         let journal: BTreeMap<u32, Done> = [
             (1, done(1, "\"e1\"", checksum::to_base64(&digests[0]))),
@@ -797,7 +801,7 @@ mod tests {
         let kept = kept_parts(&journal, &on_server, &digests);
         assert_eq!(kept.keys().copied().collect::<Vec<_>>(), [1]);
         assert_eq!(
-            kept[&1].checksum_sha256.as_deref(),
+            kept[&1].checksum.as_deref(),
             Some(checksum::to_base64(&digests[0]).as_str())
         );
         assert!(worth_resuming(ErrorKind::Cancelled) && worth_resuming(ErrorKind::Network));

@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use roxmltree::{Document, Node};
 
+use crate::checksum::ChecksumAlgorithm;
 use crate::error::{Error, ErrorKind, Result, ServiceError};
 
 fn parse(body: &str) -> Result<Document<'_>> {
@@ -64,12 +65,13 @@ pub struct CompletedPart {
     pub number: u32,
     /// The ETag the server returned for the part, quotes included.
     pub etag: String,
-    /// The part's SHA-256, base64, when the upload was created with that checksum algorithm.
-    pub checksum_sha256: Option<String>,
+    /// The part's checksum, base64, when the upload was created with a checksum algorithm.
+    pub checksum: Option<String>,
 }
 
-/// The CompleteMultipartUpload body listing `parts` (which must be in order).
-pub fn complete_body(parts: &[CompletedPart]) -> String {
+/// The CompleteMultipartUpload body listing `parts` (which must be in order), their checksums
+/// computed with `algorithm`.
+pub fn complete_body(parts: &[CompletedPart], algorithm: ChecksumAlgorithm) -> String {
     let mut body = String::with_capacity(64 + parts.len() * 96);
     body.push_str("<CompleteMultipartUpload xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">");
     for part in parts {
@@ -79,12 +81,9 @@ pub fn complete_body(parts: &[CompletedPart]) -> String {
             part.number,
             escape(&part.etag)
         );
-        if let Some(checksum) = &part.checksum_sha256 {
-            let _ = write!(
-                body,
-                "<ChecksumSHA256>{}</ChecksumSHA256>",
-                escape(checksum)
-            );
+        if let Some(checksum) = &part.checksum {
+            let element = algorithm.complete_element();
+            let _ = write!(body, "<{element}>{}</{element}>", escape(checksum));
         }
         body.push_str("</Part>");
     }
@@ -384,15 +383,15 @@ mod tests {
             CompletedPart {
                 number: 1,
                 etag: "\"aa\"".into(),
-                checksum_sha256: None,
+                checksum: None,
             },
             CompletedPart {
                 number: 2,
                 etag: "\"b<b\"".into(),
-                checksum_sha256: Some("q+/=".into()),
+                checksum: Some("q+/=".into()),
             },
         ];
-        let body = complete_body(&parts);
+        let body = complete_body(&parts, ChecksumAlgorithm::Sha256);
         assert!(body.contains(
             "<Part><PartNumber>1</PartNumber><ETag>&quot;aa&quot;</ETag></Part>\
              <Part><PartNumber>2</PartNumber><ETag>&quot;b&lt;b&quot;</ETag>\
@@ -401,6 +400,11 @@ mod tests {
         // What we write, we can read back.
         let doc = Document::parse(&body).unwrap();
         assert_eq!(children(doc.root_element(), "Part").count(), 2);
+        let crc = complete_body(&parts, ChecksumAlgorithm::Crc64Nvme);
+        assert!(
+            crc.contains("<ChecksumCRC64NVME>q+/=</ChecksumCRC64NVME></Part>"),
+            "{crc}"
+        );
     }
 
     #[test]

@@ -131,9 +131,28 @@ impl TestBucket {
     /// Stores `body` at `key` with a plain presigned PutObject, as a tool that records no
     /// checksum would. Returns the ETag.
     pub fn put_foreign_object(&self, key: &str, body: &[u8]) -> String {
+        self.put_foreign_object_with(key, body, &[])
+    }
+
+    /// [`Self::put_foreign_object`] with extra signed `x-amz-*` headers, e.g. a whole-object
+    /// `x-amz-checksum-crc64nvme` as another tool would send.
+    pub fn put_foreign_object_with(
+        &self,
+        key: &str,
+        body: &[u8],
+        headers: &[(&str, &str)],
+    ) -> String {
         let (bucket, credentials) = self.rusty();
-        let url = bucket.put_object(Some(&credentials), key).sign(PRESIGN);
-        let response = agent().put(url.as_str()).send(body).expect("foreign PUT");
+        let mut action = bucket.put_object(Some(&credentials), key);
+        for (name, value) in headers {
+            action.headers_mut().insert(*name, *value);
+        }
+        let url = action.sign(PRESIGN);
+        let mut request = agent().put(url.as_str());
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request.send(body).expect("foreign PUT");
         assert_eq!(response.status().as_u16(), 200, "foreign PUT");
         etag(&response)
     }

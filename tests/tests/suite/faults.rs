@@ -10,7 +10,7 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use s3mt_engine::{Client, ErrorKind, S3Uri};
+use s3mt_engine::{ChecksumAlgorithm, Client, ErrorKind, S3Uri};
 use s3mt_tests::fixture::{self, TestBucket, dir_entries, run_for, s3mt_for, write_random_file};
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, RequestRecord, Rule};
 use s3mt_tests::server::S3Server;
@@ -296,15 +296,22 @@ fn upload_cases(label: &str, cases: &[Case]) {
     }
 }
 
-/// Seeds one object straight on the server, then downloads it through the proxy once per
-/// case, each into a directory of its own.
+/// Seeds one object straight on the server (its parts checksummed with SHA-256), then downloads
+/// it through the proxy once per case, each into a directory of its own.
 fn download_cases(label: &str, cases: &[Case]) {
+    download_cases_of(label, ChecksumAlgorithm::Sha256, cases);
+}
+
+/// [`download_cases`] of an object uploaded with `algorithm`'s part checksums.
+fn download_cases_of(label: &str, algorithm: ChecksumAlgorithm, cases: &[Case]) {
     let bucket = TestBucket::new(label);
     let dir = tempfile::tempdir().unwrap();
     let source = dir.path().join("source");
     let data = write_random_file(&source, SIZE, 52);
     let object = bucket.uri("object");
-    bucket.client(4).upload_file(&source, &object).unwrap();
+    let config = bucket.config().concurrency(4).checksum_algorithm(algorithm);
+    let client = Client::new(config.build().unwrap()).unwrap();
+    client.upload_file(&source, &object).unwrap();
     for case in cases {
         let into = dir.path().join(case.name);
         std::fs::create_dir(&into).unwrap();
@@ -497,6 +504,38 @@ fn download_faults_that_outlast_the_retries_fail_and_leave_nothing() {
             Case::fails("refused-too-long", 7, "Connection refused")
                 .refuse(Duration::from_secs(3))
                 .args(&["--max-attempts", "2"]),
+        ],
+    );
+}
+
+/// CRC-64/NVME part checksums catch corruption as SHA-256 ones do: the server refuses a part
+/// that changed in flight, and a download checks each range against the record.
+#[test]
+fn crc64nvme_checksums_catch_corruption_both_ways() {
+    const CRC: [&str; 2] = ["--checksum-algorithm", "CRC64NVME"];
+    upload_cases(
+        "faults-crc-upload",
+        &[
+            Case::recovers("flipped-byte-in-part-2")
+                .fault(part(2), 1, Fault::FlipRequestByte { offset: 12_345 })
+                .args(&CRC),
+            Case::fails("flipped-byte-in-every-part-2", 7, "BadDigest")
+                .fault(part(2), ALWAYS, Fault::FlipRequestByte { offset: 7 })
+                .args(&CRC)
+                .args(&["--max-attempts", "2"]),
+        ],
+    );
+    download_cases_of(
+        "faults-crc-download",
+        ChecksumAlgorithm::Crc64Nvme,
+        &[
+            Case::recovers("flipped-byte-in-get-body")
+                .fault(ranged_get(), 1, Fault::FlipResponseByte { offset: 4321 })
+                .count("GET", "", 6),
+            Case::fails("flipped-byte-in-every-get", 8, "do not match")
+                .fault(ranged_get(), ALWAYS, Fault::FlipResponseByte { offset: 7 })
+                .over_existing_destination()
+                .count("GET", "", 6),
         ],
     );
 }

@@ -1,29 +1,42 @@
 //! What downloads are verified against, for objects written by s3mt and by other tools.
 
-use s3mt_engine::{ErrorKind, TransferOptions, Verification, VerifyMode};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use s3mt_engine::{
+    ChecksumAlgorithm, Client, ErrorKind, TransferOptions, Verification, VerifyMode,
+};
 use s3mt_tests::fixture::{TestBucket, dir_entries, random_bytes, run, write_random_file};
+use sha2::{Digest as _, Sha256};
 
 use crate::{MIB, assert_same_bytes};
 
 #[test]
 fn s3mt_objects_verify_per_part_on_download_single_and_multipart() {
     let bucket = TestBucket::new("verify-own");
-    let client = bucket.client(4);
     let dir = tempfile::tempdir().unwrap();
-    for size in [0, 1000, 12 * MIB + 5] {
-        let source = dir.path().join(format!("s{size}"));
-        write_random_file(&source, size, 11);
-        let object = bucket.uri(&format!("own-{size}"));
-        let uploaded = client.upload_file(&source, &object).unwrap();
-        assert_eq!(uploaded.verification, Verification::SentWithSha256);
-        let downloaded = client
-            .download_file(&object, &dir.path().join(format!("d{size}")))
-            .unwrap();
-        assert_eq!(
-            downloaded.verification,
-            Verification::S3mtRecord,
-            "{size} bytes"
-        );
+    for algorithm in ChecksumAlgorithm::ALL {
+        let config = bucket.config().concurrency(4).checksum_algorithm(algorithm);
+        let client = Client::new(config.build().unwrap()).unwrap();
+        for size in [0, 1000, 12 * MIB + 5] {
+            let source = dir.path().join(format!("s{size}"));
+            write_random_file(&source, size, 11);
+            let object = bucket.uri(&format!("own-{algorithm:?}-{size}"));
+            let uploaded = client.upload_file(&source, &object).unwrap();
+            assert_eq!(
+                uploaded.verification,
+                Verification::SentWithChecksums(algorithm)
+            );
+            // Whatever the downloading client's own setting, the record names the algorithm.
+            let downloaded = bucket
+                .client(4)
+                .download_file(&object, &dir.path().join(format!("d{size}")))
+                .unwrap();
+            assert_eq!(
+                downloaded.verification,
+                Verification::S3mtRecord(algorithm),
+                "{size} bytes, {algorithm}"
+            );
+        }
     }
 }
 
@@ -45,6 +58,35 @@ fn single_part_objects_of_other_tools_verify_by_md5_etag() {
         &data,
         "foreign object",
     );
+}
+
+#[test]
+fn whole_object_checksums_from_the_server_verify_foreign_objects() {
+    let bucket = TestBucket::new("verify-foreign-checksum");
+    let data = random_bytes(2 * MIB + 3, 15);
+    let dir = tempfile::tempdir().unwrap();
+    for algorithm in ChecksumAlgorithm::ALL {
+        let digest = match algorithm {
+            ChecksumAlgorithm::Sha256 => Sha256::digest(&data).to_vec(),
+            _ => crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data)
+                .to_be_bytes()
+                .to_vec(),
+        };
+        let header = format!("x-amz-checksum-{}", algorithm.s3_name().to_lowercase());
+        let key = format!("foreign-{}", algorithm.s3_name());
+        bucket.put_foreign_object_with(&key, &data, &[(&header, &BASE64.encode(&digest))]);
+        let destination = dir.path().join(&key);
+        let summary = bucket
+            .client(4)
+            .download_file(&bucket.uri(&key), &destination)
+            .unwrap();
+        assert_eq!(
+            summary.verification,
+            Verification::ServerChecksum(algorithm),
+            "{key}"
+        );
+        assert_same_bytes(&std::fs::read(&destination).unwrap(), &data, &key);
+    }
 }
 
 #[test]

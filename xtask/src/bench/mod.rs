@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context as _, Result, bail, ensure};
 use argh::FromArgs;
 use s3mt_engine::plan::{format_size, parse_size};
-use s3mt_engine::{Client, PresignMethod};
+use s3mt_engine::{ChecksumAlgorithm, Client, PresignMethod};
 use s3mt_tests::server::{S3Server, ServerKind};
 
 use self::link::{Link, LinkProxy};
@@ -64,7 +64,9 @@ pub struct BenchArgs {
 /// A tool with its settings: one row pair (upload, download) per size in the table.
 #[derive(Debug, Clone)]
 enum Contender {
-    S3mt,
+    /// s3mt at the tuned settings, with its default SHA-256 part checksums or another
+    /// algorithm.
+    S3mt(ChecksumAlgorithm),
     Peer(Peer, Option<Tuning>),
     /// One single-stream presigned PUT/GET with curl: about the cost of moving the bytes.
     Curl,
@@ -77,7 +79,8 @@ impl Contender {
             None => "defaults".to_owned(),
         };
         match self {
-            Self::S3mt => "s3mt".to_owned(),
+            Self::S3mt(ChecksumAlgorithm::Sha256) => "s3mt".to_owned(),
+            Self::S3mt(algorithm) => format!("s3mt ({})", algorithm.s3_name()),
             Self::Peer(peer, own) => format!("{} ({})", peer.name(), settings(own)),
             Self::Curl => "curl, one stream (reference)".to_owned(),
         }
@@ -102,7 +105,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
     crate::cargo(&["build", "--release", "-p", "s3mt"])?;
     let s3mt = root.join("target/release/s3mt");
 
-    let mut contenders = vec![Contender::S3mt];
+    let mut contenders = vec![
+        Contender::S3mt(ChecksumAlgorithm::Sha256),
+        Contender::S3mt(ChecksumAlgorithm::Crc64Nvme),
+    ];
     if args.peers {
         for peer in Peer::ALL {
             eprintln!("installing {} {} ...", peer.name(), peer.version());
@@ -309,7 +315,9 @@ impl Bench<'_> {
             Direction::Download => copy,
         };
         match contender {
-            Contender::S3mt => Ok(self.s3mt_command(direction, target, local)),
+            Contender::S3mt(algorithm) => {
+                Ok(self.s3mt_command(direction, target, local, *algorithm))
+            }
             Contender::Peer(peer, tuning) => {
                 peer.command(direction, target, local, *tuning, self.scratch)
             }
@@ -317,7 +325,13 @@ impl Bench<'_> {
         }
     }
 
-    fn s3mt_command(&self, direction: Direction, target: &Target, local: &Path) -> Command {
+    fn s3mt_command(
+        &self,
+        direction: Direction,
+        target: &Target,
+        local: &Path,
+        algorithm: ChecksumAlgorithm,
+    ) -> Command {
         let object = format!("s3://{}/{}", target.bucket, target.key);
         let local = local.to_string_lossy().into_owned();
         let (source, destination) = match direction {
@@ -344,6 +358,9 @@ impl Bench<'_> {
             .args(["--part-size", &format!("{}", self.tuning.part_size)])
             .args(["--concurrency", &self.tuning.concurrency.to_string()])
             .args(["--progress", "none"]);
+        if direction == Direction::Upload {
+            command.args(["--checksum-algorithm", algorithm.s3_name()]);
+        }
         command
     }
 }
@@ -385,8 +402,9 @@ fn proxy_overhead(
             scratch: &scratch,
         };
         // A warm-up, then the measured round trip.
-        bench.round_trip(&Contender::S3mt, 0)?;
-        let (up, down) = bench.round_trip(&Contender::S3mt, 0)?;
+        let s3mt = Contender::S3mt(ChecksumAlgorithm::Sha256);
+        bench.round_trip(&s3mt, 0)?;
+        let (up, down) = bench.round_trip(&s3mt, 0)?;
         figures.push((
             RunFigures::new(&up, size).mb_per_s,
             RunFigures::new(&down, size).mb_per_s,

@@ -165,7 +165,7 @@ pub fn svg(rows: &[Row]) -> String {
         for (index, value) in values.iter().enumerate() {
             let y = 30.0 + index as f64 * (bar_height + gap);
             let length = value / top * chart_width;
-            let colour = if rows[index].tool == "s3mt" {
+            let colour = if rows[index].tool.starts_with("s3mt") {
                 "#1f77b4"
             } else {
                 "#999999"
