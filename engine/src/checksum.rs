@@ -455,7 +455,8 @@ pub enum Verification {
     /// metadata (or, for a stream, its tag).
     SentWithChecksums(ChecksumAlgorithm),
     /// Upload of a stream: every part was sent with its checksum for the server to check, but
-    /// the server refused the tag holding s3mt's record, so later downloads cannot use it.
+    /// the server refused the tag holding s3mt's record (or implements no object tagging), so
+    /// later downloads cannot use it.
     SentWithoutRecord(ChecksumAlgorithm),
     /// Download: every part's checksum matched the record s3mt stored at upload.
     S3mtRecord(ChecksumAlgorithm),
@@ -476,7 +477,7 @@ impl fmt::Display for Verification {
             Self::SentWithoutRecord(algorithm) => write!(
                 f,
                 "{algorithm} per part, checked by the server on arrival; s3mt's record not \
-                 stored (the server refused the object tag)"
+                 stored (the server refused the object tag, or has no object tagging)"
             ),
             Self::S3mtRecord(algorithm) => {
                 write!(
