@@ -290,12 +290,14 @@ pub(crate) enum Expected {
 
 impl Expected {
     /// Picks the best integrity data among an object's HEAD headers (`checksum` reads the
-    /// `x-amz-checksum-*` header of an algorithm). A record that disagrees with the reported
-    /// size means the reply is wrong (retryable), not that the data is.
+    /// `x-amz-checksum-*` header of an algorithm, `checksum_type` is `x-amz-checksum-type`). A
+    /// record that disagrees with the reported size means the reply is wrong (retryable), not
+    /// that the data is.
     pub fn from_headers<'a>(
         size: u64,
         record: Option<&str>,
         checksum: impl Fn(ChecksumAlgorithm) -> Option<&'a str>,
+        checksum_type: Option<&str>,
         etag: Option<&str>,
         kms_encrypted: bool,
     ) -> Result<Self> {
@@ -312,23 +314,38 @@ impl Expected {
             }
             return Ok(Self::Record(record));
         }
-        // Composite checksums (of multipart objects) end in `-N`: only whole ones can be used.
-        let full_object = ChecksumAlgorithm::ALL.into_iter().find_map(|algorithm| {
-            let value = checksum(algorithm).filter(|value| !value.contains('-'))?;
-            let bytes = BASE64.decode(value.trim()).ok()?;
-            let expected_len = algorithm.digest(&[]).as_bytes().len();
-            (bytes.len() == expected_len).then(|| (algorithm, Digest::from_bytes(&bytes)))
-        });
+        let etag = etag.map(|etag| etag.trim().trim_matches('"'));
+        // Composite checksums (of multipart objects) end in `-N`, or say so in their type; some
+        // servers (moto) drop the suffix and the type, and only a multipart ETag gives them
+        // away. Only whole-object checksums can be used.
+        let whole = match checksum_type {
+            Some(kind) => kind.trim().eq_ignore_ascii_case("FULL_OBJECT"),
+            None => !etag.is_some_and(is_multipart_etag),
+        };
+        let full_object = ChecksumAlgorithm::ALL
+            .into_iter()
+            .filter(|_| whole)
+            .find_map(|algorithm| {
+                let value = checksum(algorithm).filter(|value| !value.contains('-'))?;
+                let bytes = BASE64.decode(value.trim()).ok()?;
+                let expected_len = algorithm.digest(&[]).as_bytes().len();
+                (bytes.len() == expected_len).then(|| (algorithm, Digest::from_bytes(&bytes)))
+            });
         if let Some((algorithm, digest)) = full_object {
             return Ok(Self::Object(algorithm, digest));
         }
         // Multipart ETags end in `-N`; SSE-KMS ETags are not MD5s of the content.
         let md5 = etag
-            .map(|etag| etag.trim().trim_matches('"'))
             .filter(|etag| etag.len() == 32 && !kms_encrypted)
             .and_then(|etag| hex::decode(etag).ok()?.try_into().ok());
         Ok(md5.map_or(Self::Nothing, Self::Md5))
     }
+}
+
+/// A multipart upload's ETag: `<hex>-<number of parts>`.
+fn is_multipart_etag(etag: &str) -> bool {
+    etag.rsplit_once('-')
+        .is_some_and(|(_, parts)| !parts.is_empty() && parts.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Checks bytes that arrive in order (a download to a stream) against what is expected:
@@ -438,7 +455,8 @@ pub enum Verification {
     /// metadata (or, for a stream, its tag).
     SentWithChecksums(ChecksumAlgorithm),
     /// Upload of a stream: every part was sent with its checksum for the server to check, but
-    /// the server refused the tag holding s3mt's record, so later downloads cannot use it.
+    /// the server refused the tag holding s3mt's record (or implements no object tagging), so
+    /// later downloads cannot use it.
     SentWithoutRecord(ChecksumAlgorithm),
     /// Download: every part's checksum matched the record s3mt stored at upload.
     S3mtRecord(ChecksumAlgorithm),
@@ -459,7 +477,7 @@ impl fmt::Display for Verification {
             Self::SentWithoutRecord(algorithm) => write!(
                 f,
                 "{algorithm} per part, checked by the server on arrival; s3mt's record not \
-                 stored (the server refused the object tag)"
+                 stored (the server refused the object tag, or has no object tagging)"
             ),
             Self::S3mtRecord(algorithm) => {
                 write!(
@@ -555,7 +573,7 @@ mod tests {
                 ChecksumAlgorithm::Sha256 => sha,
                 _ => Some(crc.as_str()).filter(|_| sha.is_none()),
             };
-            Expected::from_headers(size, record, checksum, etag, kms).unwrap()
+            Expected::from_headers(size, record, checksum, None, etag, kms).unwrap()
         };
         assert!(matches!(
             expected(8, Some(&record), Some(&sha), Some(etag), false),
@@ -661,6 +679,26 @@ mod tests {
     }
 
     #[test]
+    fn a_composite_checksum_is_never_taken_for_a_whole_object_one() {
+        let sha = to_base64(&sha256(b"parts"));
+        let with = |kind: Option<&str>, etag: &str| {
+            let checksum =
+                |algorithm| (algorithm == ChecksumAlgorithm::Sha256).then_some(sha.as_str());
+            Expected::from_headers(8, None, checksum, kind, Some(etag), false).unwrap()
+        };
+        let whole = Expected::Object(ChecksumAlgorithm::Sha256, sha256(b"parts"));
+        let single = "\"900150983cd24fb0d6963f7d28e17f72\"";
+        assert_eq!(with(None, single), whole);
+        assert_eq!(with(Some("FULL_OBJECT"), "\"abc-2\""), whole);
+        // moto: a composite without its `-N` suffix or a type, beside a multipart ETag.
+        assert_eq!(with(None, "\"abc-2\""), Expected::Nothing);
+        assert!(matches!(with(Some("COMPOSITE"), single), Expected::Md5(_)));
+        assert!(
+            is_multipart_etag("abc-12") && !is_multipart_etag("abc-") && !is_multipart_etag("abc")
+        );
+    }
+
+    #[test]
     fn crc64nvme_matches_s3_and_round_trips_in_a_record() {
         let algorithm: ChecksumAlgorithm = "crc64nvme".parse().unwrap();
         assert_eq!(algorithm, ChecksumAlgorithm::Crc64Nvme);
@@ -724,7 +762,8 @@ mod tests {
             doubling_every: None,
         }
         .to_metadata();
-        let err = Expected::from_headers(0, Some(&record), |_| None, None, false).unwrap_err();
+        let err =
+            Expected::from_headers(0, Some(&record), |_| None, None, None, false).unwrap_err();
         assert!(err.is_retryable(), "{err}");
     }
 }

@@ -28,6 +28,17 @@ pub struct Client {
     inner: Arc<Inner>,
 }
 
+/// The largest GetObjectTagging reply read: 10 tags of 128 + 256 characters, escaped, fit.
+const MAX_TAGGING_REPLY: u64 = 64 * 1024;
+
+/// What GetObjectTagging says of an object.
+pub(crate) enum Tagging {
+    /// The reply's XML (`<Tagging><TagSet>...`).
+    Tags(String),
+    /// The server does not implement object tagging.
+    Unsupported,
+}
+
 #[derive(Debug)]
 pub(crate) struct Inner {
     pub config: Config,
@@ -389,6 +400,34 @@ impl Inner {
         Ok(Stamp::new(credentials, Timestamp::now()))
     }
 
+    /// The object's tag set (GetObjectTagging's XML), or [`Tagging::Unsupported`] when the
+    /// server serves `?tagging` as the object itself: rclone answers `GET ?tagging` with the
+    /// object's bytes and takes `PUT ?tagging` as a PutObject that replaces the object with the
+    /// tag XML. A reply too large for a tag set is not read.
+    pub fn object_tagging(
+        &self,
+        http: &Http,
+        signer: &Signer,
+        key: &str,
+        progress: &Progress,
+    ) -> Result<Tagging> {
+        self.with_retries(0, progress, |_| {
+            let request = signer.get_object_tagging(key, &self.stamp()?);
+            let response = http.send(&request, &[], Payload::None)?;
+            let mut response = http::expect_status(response, &[200])?;
+            let length = http::header(&response, "content-length").and_then(|n| n.parse().ok());
+            if length.is_some_and(|length: u64| length > MAX_TAGGING_REPLY) {
+                // Dropped unread: the connection is closed rather than drained.
+                return Ok(Tagging::Unsupported);
+            }
+            match http::read_text(&mut response) {
+                Ok(body) if xml::root_is(&body, "Tagging") => Ok(Tagging::Tags(body)),
+                Err(err) if err.is_retryable() => Err(err),
+                _ => Ok(Tagging::Unsupported),
+            }
+        })
+    }
+
     /// Lists the incomplete multipart uploads whose keys start with `prefix`, every page.
     pub fn list_uploads(&self, signer: &Signer, prefix: &str) -> Result<Vec<MultipartUpload>> {
         let mut uploads = Vec::new();
@@ -398,8 +437,12 @@ impl Inner {
                 let marker = marker.as_ref().map(|(k, u)| (k.as_str(), u.as_str()));
                 let request = signer.list_multipart_uploads(prefix, marker, &self.stamp()?);
                 let response = self.http.send(&request, &[], Payload::None)?;
-                let mut response = http::expect_status(response, &[200])?;
-                xml::parse_list_uploads(&http::read_text(&mut response)?)
+                match http::expect_status(response, &[200]) {
+                    Ok(mut response) => xml::parse_list_uploads(&http::read_text(&mut response)?),
+                    // rclone's answer when the bucket has no upload in progress.
+                    Err(err) if err.has_code("NoSuchUpload") => Ok(xml::UploadsPage::default()),
+                    Err(err) => Err(err),
+                }
             })?;
             uploads.extend(page.uploads);
             match page.next {

@@ -12,7 +12,7 @@ use tempfile::{NamedTempFile, TempPath};
 use crate::checksum::{
     self, ChecksumAlgorithm, Digest, Expected, Hasher, InOrder, Record, Verification,
 };
-use crate::client::{Inner, TransferSummary, VerifyMode};
+use crate::client::{Inner, Tagging, TransferSummary, VerifyMode};
 use crate::config::Config;
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
@@ -458,6 +458,7 @@ impl Download<'_> {
                 size,
                 record.as_deref(),
                 |algorithm| http::header(&response, algorithm.header()),
+                http::header(&response, "x-amz-checksum-type"),
                 etag.as_deref(),
                 http::header(&response, "x-amz-server-side-encryption") == Some("aws:kms"),
             )?;
@@ -472,14 +473,12 @@ impl Download<'_> {
     /// s3mt's record from the object's tags (one GetObjectTagging). Not allowed to read
     /// tags, or no such tag: no record.
     fn record_tag(&self) -> Result<Option<String>> {
-        let request = self
-            .signer
-            .get_object_tagging(self.key, &self.inner.stamp()?);
-        let response = self.http.send(&request, &[], Payload::None)?;
-        match http::expect_status(response, &[200]) {
-            Ok(mut response) => {
-                xml::parse_tag(&http::read_text(&mut response)?, checksum::RECORD_TAG)
-            }
+        let tagging = self
+            .inner
+            .object_tagging(self.http, self.signer, self.key, self.progress);
+        match tagging {
+            Ok(Tagging::Tags(body)) => xml::parse_tag(&body, checksum::RECORD_TAG),
+            Ok(Tagging::Unsupported) => Ok(None),
             Err(err) if err.is_retryable() => Err(err),
             Err(_) => Ok(None),
         }

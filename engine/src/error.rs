@@ -154,4 +154,12 @@ impl Error {
     pub fn service_error(&self) -> Option<&ServiceError> {
         self.service.as_ref()
     }
+
+    /// Whether the server's error reply has this S3 error code (e.g. `NoSuchUpload`).
+    pub(crate) fn has_code(&self, code: &str) -> bool {
+        self.service
+            .as_ref()
+            .and_then(|service| service.code.as_deref())
+            == Some(code)
+    }
 }

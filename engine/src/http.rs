@@ -176,7 +176,18 @@ pub(crate) fn service_error(service: ServiceError) -> Error {
         (_, Some("SlowDown" | "InternalError" | "ServiceUnavailable")) => ErrorKind::ServerBusy,
         (_, Some("RequestTimeout")) => ErrorKind::Network,
         (_, Some("BadDigest")) => ErrorKind::Protocol,
-        (403, _) | (_, Some("ExpiredToken" | "InvalidToken")) => ErrorKind::AccessDenied,
+        // Some servers (rclone) refuse bad or expired credentials with 400, not 403.
+        (403, _)
+        | (
+            _,
+            Some(
+                "AccessDenied"
+                | "SignatureDoesNotMatch"
+                | "InvalidAccessKeyId"
+                | "ExpiredToken"
+                | "InvalidToken",
+            ),
+        ) => ErrorKind::AccessDenied,
         (404, _) => ErrorKind::NotFound,
         (412, _) => ErrorKind::PreconditionFailed,
         (500 | 502 | 503 | 504, _) => ErrorKind::ServerBusy,
@@ -250,6 +261,10 @@ mod tests {
             ErrorKind::AccessDenied
         );
         assert_eq!(kind(404, Some("NoSuchBucket")), ErrorKind::NotFound);
+        assert_eq!(
+            kind(400, Some("SignatureDoesNotMatch")),
+            ErrorKind::AccessDenied
+        );
         assert_eq!(kind(412, None), ErrorKind::PreconditionFailed);
         assert_eq!(kind(409, Some("BucketAlreadyExists")), ErrorKind::Service);
         assert!(kind(503, None).is_retryable() && !kind(403, None).is_retryable());

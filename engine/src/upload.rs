@@ -12,7 +12,7 @@ use jiff::Timestamp;
 use rayon::prelude::*;
 
 use crate::checksum::{self, Digest, Hasher, Record, Verification};
-use crate::client::{Inner, TransferSummary};
+use crate::client::{Inner, Tagging, TransferSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::http::{self, Http, Payload};
 use crate::journal::{self, Done, Journal, SourceIdentity, UploadHeader};
@@ -292,7 +292,7 @@ impl Upload<'_> {
             }
             return Ok(());
         };
-        let dropped = error.service_error().and_then(|s| s.code.as_deref()) == Some("NoSuchUpload");
+        let dropped = error.has_code("NoSuchUpload");
         let restartable = (dropped || completing)
             && !matches!(
                 error.kind(),
@@ -440,25 +440,20 @@ impl Upload<'_> {
         let checksum = checksum::to_base64(digest);
         let algorithm = self.inner.config.checksum_algorithm;
         let headers = [(algorithm.header().into(), checksum.clone())];
+        let after_network_failure = Cell::new(false);
         let etag = self
             .inner
             .with_retries(part.number, self.progress, |reported| {
-                let at = self.inner.stamp()?;
-                let request =
-                    self.signer
-                        .upload_part(self.key, part.number, upload_id, &headers, &at)?;
-                let mut reader = PartReader::new(self.progress, part.number, body, reported);
-                let response =
-                    self.http
-                        .send(&request, &[], Payload::Reader(&mut reader, part.len))?;
-                let mut response = http::expect_status(response, &[200])?;
-                let etag = http::header(&response, "etag")
-                    .map(str::to_owned)
-                    .ok_or_else(|| {
-                        Error::new(ErrorKind::Protocol, "the server sent no ETag for the part")
-                    })?;
-                http::finish_body(&mut response)?;
-                Ok(etag)
+                // A server that lost the upload (e.g. restarted) may answer a part with nothing
+                // but a closed connection (rclone): ask for the upload before sending again, so
+                // a lost upload shows as `NoSuchUpload` and is started over.
+                if after_network_failure.take() {
+                    self.ensure_upload_exists(upload_id)?;
+                }
+                let sent = self.send_part(upload_id, part, body, &headers, reported);
+                after_network_failure
+                    .set(matches!(&sent, Err(err) if err.kind() == ErrorKind::Network));
+                sent
             });
         let etag = etag.map_err(|err| err.context(format_args!("part {}", part.number)))?;
         self.progress.send(|| Event::PartDone { part: part.number });
@@ -467,6 +462,43 @@ impl Upload<'_> {
             etag,
             checksum: Some(checksum),
         })
+    }
+
+    /// One attempt of UploadPart; the part's ETag.
+    fn send_part(
+        &self,
+        upload_id: &str,
+        part: Part,
+        body: Body<'_>,
+        headers: &[Header],
+        reported: &Cell<u64>,
+    ) -> Result<String> {
+        let at = self.inner.stamp()?;
+        let request = self
+            .signer
+            .upload_part(self.key, part.number, upload_id, headers, &at)?;
+        let mut reader = PartReader::new(self.progress, part.number, body, reported);
+        let response = self
+            .http
+            .send(&request, &[], Payload::Reader(&mut reader, part.len))?;
+        let mut response = http::expect_status(response, &[200])?;
+        let etag = http::header(&response, "etag")
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::new(ErrorKind::Protocol, "the server sent no ETag for the part")
+            })?;
+        http::finish_body(&mut response)?;
+        Ok(etag)
+    }
+
+    /// One ListParts request: the server's `NoSuchUpload` error when the upload is gone.
+    fn ensure_upload_exists(&self, upload_id: &str) -> Result<()> {
+        let request = self
+            .signer
+            .list_parts(self.key, upload_id, None, &self.inner.stamp()?);
+        let response = self.http.send(&request, &[], Payload::None)?;
+        let mut response = http::expect_status(response, &[200])?;
+        http::finish_body(&mut response)
     }
 
     pub fn complete(&self, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
@@ -503,8 +535,18 @@ impl Upload<'_> {
     }
 
     /// Stores `record` as the object's tag [`checksum::RECORD_TAG`] (PutObjectTagging), for
-    /// objects whose record could not go in their metadata (streams).
+    /// objects whose record could not go in their metadata (streams). Refused, without a
+    /// PutObjectTagging, on a server that would take it as a PutObject replacing the object.
     pub fn tag_record(&self, record: &Record) -> Result<()> {
+        let tagging = self
+            .inner
+            .object_tagging(self.http, self.signer, self.key, self.progress);
+        if let Ok(Tagging::Unsupported) = tagging {
+            return Err(Error::new(
+                ErrorKind::Service,
+                "the server does not implement object tagging",
+            ));
+        }
         let body = xml::tagging_body(checksum::RECORD_TAG, &record.to_metadata());
         let md5 = <md5::Md5 as md5::Digest>::digest(body.as_bytes());
         let headers = [("content-md5".into(), checksum::to_base64_bytes(&md5))];

@@ -145,6 +145,11 @@ pub fn parse_tag(body: &str, key: &str) -> Result<Option<String>> {
         .find_map(|tag| child_text(tag, "Value")))
 }
 
+/// Whether `body` is an XML document whose root element is `name`.
+pub fn root_is(body: &str, name: &str) -> bool {
+    parse(body).is_ok_and(|doc| doc.root_element().tag_name().name() == name)
+}
+
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
@@ -172,7 +177,7 @@ pub struct MultipartUpload {
 }
 
 /// One page of a ListMultipartUploads reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct UploadsPage {
     /// The uploads on this page.
     pub uploads: Vec<MultipartUpload>,

