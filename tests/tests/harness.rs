@@ -4,17 +4,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use s3mt_tests::server::{self, S3Server, ServerKind};
-
-/// What each kind answers to an anonymous `GET /`: SeaweedFS refuses it (403), rclone calls
-/// it a bad request (400), moto checks nothing and lists the buckets (200).
-fn anonymous_answer(kind: ServerKind) -> u16 {
-    match kind {
-        ServerKind::SeaweedFs => 403,
-        ServerKind::Rclone => 400,
-        ServerKind::Moto => 200,
-    }
-}
+use s3mt_tests::server::{self, S3Server};
 
 /// Status code of an anonymous `GET /` to `endpoint` (`http://127.0.0.1:PORT`).
 fn anonymous_status(endpoint: &str) -> u16 {
@@ -52,7 +42,7 @@ fn process_exists(pid: u32) -> bool {
 fn start_restart_stop_cleanup() {
     let t = Instant::now();
     let mut server = S3Server::start().expect("start the server");
-    let anonymous = anonymous_answer(server.kind());
+    let anonymous = server.kind().anonymous_list_status();
     eprintln!("started in {:.1} s: {server:?}", t.elapsed().as_secs_f64());
     assert!(server.endpoint().starts_with("http://127.0.0.1:"));
     assert_eq!(server.region(), "us-east-1");
@@ -86,7 +76,7 @@ fn start_restart_stop_cleanup() {
 #[test]
 fn kill_then_restart() {
     let mut server = S3Server::start().expect("start the server");
-    let anonymous = anonymous_answer(server.kind());
+    let anonymous = server.kind().anonymous_list_status();
     let pid = server.pid();
     let t = Instant::now();
     server.kill();
@@ -106,7 +96,7 @@ fn shared_server_answers() {
     let shared = server::shared();
     assert_eq!(
         anonymous_status(shared.endpoint()),
-        anonymous_answer(shared.kind())
+        shared.kind().anonymous_list_status()
     );
     assert!(
         std::ptr::eq(shared, server::shared()),

@@ -1,6 +1,6 @@
 //! `cargo xtask`: the project's own tasks. `demo` runs the main job against a local SeaweedFS;
-//! `serve` starts one to try by hand; `test` runs every test; `bench` measures s3mt against the
-//! peer tools.
+//! `serve` starts one to try by hand; `test` runs every test, the integration tests against
+//! each S3 server the harness knows; `bench` measures s3mt against the peer tools.
 
 mod bench;
 mod demo;
@@ -37,9 +37,15 @@ fn main() -> anyhow::Result<()> {
 
 /// Runs `cargo` with `args` in the workspace root, failing if it fails.
 fn cargo(args: &[&str]) -> anyhow::Result<()> {
+    cargo_with_env(args, &[])
+}
+
+/// [`cargo`] with the environment variables `envs` set.
+fn cargo_with_env(args: &[&str], envs: &[(&str, &str)]) -> anyhow::Result<()> {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let status = std::process::Command::new(cargo)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(s3mt_tests::tools::workspace_root())
         .status()?;
     anyhow::ensure!(

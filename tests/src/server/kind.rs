@@ -89,17 +89,111 @@ impl ServerKind {
         Backend::install(self).map(|backend| backend.program().to_path_buf())
     }
 
+    // What each server does where S3 implementations differ, as observed on the pinned
+    // releases (COMPAT-REPORT.md has the probes). Tests that cannot hold everywhere ask these
+    // and assert the server's behaviour instead, so a server that changes shows as a failure.
+
     /// Whether the server rejects requests that are unsigned or signed with unknown
-    /// credentials (moto accepts anything).
+    /// credentials or a wrong secret: SeaweedFS and rclone answer 403; moto checks nothing and
+    /// answers every request.
     pub fn checks_signatures(self) -> bool {
         self != ServerKind::Moto
     }
 
+    /// The status the server answers an anonymous `GET /` (ListBuckets) with: SeaweedFS
+    /// refuses it (403), rclone calls it a bad request (400), moto lists the buckets (200).
+    pub fn anonymous_list_status(self) -> u16 {
+        match self {
+            ServerKind::SeaweedFs => 403,
+            ServerKind::Rclone => 400,
+            ServerKind::Moto => 200,
+        }
+    }
+
+    /// Whether the server refuses a request carrying a session token it did not issue
+    /// (`X-Amz-Security-Token`): SeaweedFS knows no session tokens and answers 403; rclone
+    /// signs the token in but never checks it, and moto checks nothing (both answer 200).
+    pub fn checks_session_tokens(self) -> bool {
+        self == ServerKind::SeaweedFs
+    }
+
+    /// Whether the server verifies the `x-amz-checksum-*` value sent with PutObject and
+    /// UploadPart, refusing a body that does not match with 400 `BadDigest`: SeaweedFS does
+    /// (SHA-256 and CRC-64/NVME); rclone stores the value claimed and returns it on HEAD; moto
+    /// does not check it either (nor `Content-MD5`), and keeps it only when
+    /// `x-amz-sdk-checksum-algorithm` names the algorithm. On those two a part corrupted in
+    /// flight is stored, and only s3mt's own verification on download can catch it.
+    pub fn verifies_checksums(self) -> bool {
+        self == ServerKind::SeaweedFs
+    }
+
+    /// Whether the server honours `If-None-Match: *` on PutObject and
+    /// CompleteMultipartUpload (412 when the key exists), which `--no-overwrite` relies on:
+    /// SeaweedFS and moto do; rclone ignores the header and overwrites.
+    pub fn honours_conditional_writes(self) -> bool {
+        self != ServerKind::Rclone
+    }
+
+    /// Whether a CompleteMultipartUpload sent again, after the reply to the first was lost,
+    /// gets the first one's answer: SeaweedFS and moto answer it as the first; rclone forgets
+    /// an upload once it is complete and answers 404 `NoSuchUpload`, on which s3mt starts the
+    /// upload over (once).
+    pub fn repeats_completions(self) -> bool {
+        self != ServerKind::Rclone
+    }
+
+    /// Whether HEAD, GET and List report a multipart object's ETag as the plain MD5 of the
+    /// whole object, so that the ETag verifies a download: rclone does (its local backend's
+    /// file hash, 32 hex digits, although the Complete reply says `"<md5-of-md5s>-N"`);
+    /// SeaweedFS and moto give S3's `<md5-of-md5s>-N`, which verifies nothing.
+    pub fn etag_of_multipart_is_md5(self) -> bool {
+        self == ServerKind::Rclone
+    }
+
+    /// Whether ListMultipartUploads gives each upload the time it was started, which
+    /// `uploads ls|abort --older-than` filters on: moto dates every upload
+    /// [`MOTO_UPLOAD_INITIATED`] whenever it started.
+    pub fn reports_upload_start_times(self) -> bool {
+        self != ServerKind::Moto
+    }
+
+    /// What the server does with server-side encryption asked for on PutObject and
+    /// CreateMultipartUpload (`x-amz-server-side-encryption: AES256 | aws:kms`).
+    pub fn server_side_encryption(self) -> Sse {
+        match self {
+            ServerKind::SeaweedFs => Sse::Refused,
+            ServerKind::Rclone => Sse::Ignored,
+            ServerKind::Moto => Sse::Applied,
+        }
+    }
+
     /// Whether objects written before [`S3Server::restart`](super::S3Server::restart) are
-    /// still there after it (moto keeps everything in memory).
+    /// still there after it: moto keeps everything in memory, the bucket included, so after a
+    /// restart every request about it gets 404 `NoSuchBucket`. (rclone keeps objects but not
+    /// open multipart uploads.)
     pub fn keeps_data_across_restart(self) -> bool {
         self != ServerKind::Moto
     }
+}
+
+/// The `Initiated` time moto 5.2.5 gives every multipart upload in ListMultipartUploads.
+pub const MOTO_UPLOAD_INITIATED: &str = "2010-11-10T20:48:33.000Z";
+
+/// What a server does with a request for server-side encryption (SSE-S3 `AES256`, SSE-KMS
+/// `aws:kms` with a key id).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sse {
+    /// Refused with 500 `InternalError`: SeaweedFS 4.48 without a KMS configured, for
+    /// PutObject, and for CreateMultipartUpload with `AES256` (which still leaves an upload
+    /// open) or for the parts of an `aws:kms` upload.
+    Refused,
+    /// Accepted and not applied (rclone, whose local backend encrypts nothing): 200, with no
+    /// `x-amz-server-side-encryption` in the reply; the request's `x-amz-server-side-encryption*`
+    /// headers are kept as plain metadata, so later HEADs return them as sent.
+    Ignored,
+    /// Applied and reported: the reply and later HEADs carry `x-amz-server-side-encryption`
+    /// (and, for `aws:kms`, the key id as given: moto does not check that the key exists).
+    Applied,
 }
 
 impl fmt::Display for ServerKind {

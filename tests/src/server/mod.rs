@@ -33,7 +33,7 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use backend::Backend;
-pub use kind::{SERVER_ENV, ServerKind};
+pub use kind::{MOTO_UPLOAD_INITIATED, SERVER_ENV, ServerKind, Sse};
 
 /// The region the server's signatures are checked against.
 pub const REGION: &str = "us-east-1";

@@ -3,6 +3,10 @@
 //! gives a clear error, the documented exit code, and nothing left behind (no object, no
 //! multipart upload, no destination or temporary file, an existing destination untouched).
 //!
+//! A server that verifies no checksums (see [`ServerKind::verifies_checksums`]) stores a part
+//! corrupted in flight: there the upload succeeds, and a download of the object must fail with
+//! s3mt's integrity error and leave nothing behind.
+//!
 //! The proxy's own test (`tests/proxy.rs`) drives the same faults through the library; here
 //! they go through the command line, and every request body must carry a `Content-Length`.
 
@@ -13,7 +17,7 @@ use std::time::{Duration, Instant};
 use s3mt_engine::{ChecksumAlgorithm, Client, ErrorKind, S3Uri};
 use s3mt_tests::fixture::{self, TestBucket, dir_entries, run_for, s3mt_for, write_random_file};
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, RequestRecord, Rule};
-use s3mt_tests::server::S3Server;
+use s3mt_tests::server::{S3Server, ServerKind};
 
 use crate::{MIB, assert_same_bytes, cp_command};
 
@@ -40,7 +44,14 @@ enum Expect {
     Identical,
     /// Exit `code` with `says` on stderr, and nothing left behind.
     Fails { code: i32, says: &'static str },
+    /// Uploads only: exit 0 with a corrupted part stored (the server verified no checksum),
+    /// and a download of the object fails with [`CAUGHT`] and leaves nothing behind.
+    CaughtOnDownload,
 }
+
+/// The exit code (`INTEGRITY` in `cli/src/exit.rs`) and message of a download whose bytes do
+/// not match what s3mt recorded at upload.
+const CAUGHT: (i32, &str) = (8, "do not match");
 
 /// One fault scenario.
 #[derive(Debug)]
@@ -53,6 +64,8 @@ struct Case {
     existing_destination: bool,
     /// How many requests with this method and query parameter ("" for any) reach the proxy.
     counts: Vec<(&'static str, &'static str, usize)>,
+    /// Uploads only: the server may hold an upload whose id s3mt never received.
+    orphans: bool,
     expect: Expect,
 }
 
@@ -75,12 +88,19 @@ impl Case {
             args: Vec::new(),
             existing_destination: false,
             counts: Vec::new(),
+            orphans: false,
             expect,
         }
     }
 
     /// `fault` for the first `times` requests that `matcher` matches.
+    ///
+    /// A request body changed in flight is refused only by a server that verifies checksums:
+    /// on any other, the case expects [`Expect::CaughtOnDownload`] instead.
     fn fault(mut self, matcher: Match, times: usize, fault: Fault) -> Self {
+        if matches!(fault, Fault::FlipRequestByte { .. }) && !server_kind().verifies_checksums() {
+            self.expect = Expect::CaughtOnDownload;
+        }
         self.rules.push(Rule::new(matcher, times, fault));
         self
     }
@@ -102,12 +122,26 @@ impl Case {
         self
     }
 
+    /// A Create whose reply is lost leaves an upload whose id s3mt never learnt: s3mt finds it
+    /// by its start time and aborts it. A server that dates no upload (moto, see
+    /// [`ServerKind::reports_upload_start_times`]) leaves s3mt nothing to tell it from another
+    /// client's upload of the same key: it is left open, as the one upload left.
+    fn orphans_an_upload(mut self) -> Self {
+        self.orphans = true;
+        self
+    }
+
     /// Exactly `count` requests with `method` and the query parameter `parameter` ("" for any)
     /// reach the proxy.
     fn count(mut self, method: &'static str, parameter: &'static str, count: usize) -> Self {
         self.counts.push((method, parameter, count));
         self
     }
+}
+
+/// The shared server's kind.
+fn server_kind() -> ServerKind {
+    s3mt_tests::server::shared().kind()
 }
 
 fn part(number: u32) -> Match {
@@ -195,7 +229,9 @@ fn cp_through_proxy(bucket: &TestBucket, case: &Case, source: &str, destination:
     };
     let name = case.name;
     match case.expect {
-        Expect::Identical => assert_eq!(outcome.code, 0, "{name}: {}", outcome.stderr),
+        Expect::Identical | Expect::CaughtOnDownload => {
+            assert_eq!(outcome.code, 0, "{name}: {}", outcome.stderr);
+        }
         Expect::Fails { code, says } => {
             assert_eq!(outcome.code, code, "{name}: {}", outcome.stderr);
             assert!(
@@ -214,13 +250,13 @@ fn cp_through_proxy(bucket: &TestBucket, case: &Case, source: &str, destination:
             .count();
         assert_eq!(
             seen, count,
-            "{name}: {method} ?{parameter} requests: {:#?}",
-            outcome.requests
+            "{name}: {method} ?{parameter} requests: {:#?}\n{}",
+            outcome.requests, outcome.stderr
         );
     }
     match case.refuse_for {
         // Nothing got through before the window closed.
-        Some(window) if matches!(case.expect, Expect::Identical) => assert!(
+        Some(window) if !matches!(case.expect, Expect::Fails { .. }) => assert!(
             outcome.elapsed >= window,
             "{name}: done in {:?}, within the refusal",
             outcome.elapsed
@@ -267,7 +303,19 @@ fn upload_cases(label: &str, cases: &[Case]) {
             outcome.elapsed,
             outcome.stderr.trim_end()
         );
-        let open = bucket.open_uploads();
+        let mut open = bucket.open_uploads();
+        if case.orphans && !server_kind().reports_upload_start_times() {
+            assert!(
+                matches!(&open[..], [orphan] if orphan.key == case.name),
+                "{}: one orphan expected: {open:?}",
+                case.name
+            );
+            let orphan = open.pop().unwrap();
+            bucket
+                .client(1)
+                .abort_multipart_upload(&object, &orphan.upload_id)
+                .expect("abort the orphan");
+        }
         assert!(
             open.is_empty(),
             "{}: uploads left open: {open:?}",
@@ -277,6 +325,7 @@ fn upload_cases(label: &str, cases: &[Case]) {
             Expect::Identical => {
                 assert_same_bytes(&fetch(&bucket, &object, dir.path()), &data, case.name);
             }
+            Expect::CaughtOnDownload => assert_download_is_caught(&bucket, &object, case.name),
             Expect::Fails { .. } => {
                 let stderr = &outcome.stderr;
                 assert!(
@@ -294,6 +343,32 @@ fn upload_cases(label: &str, cases: &[Case]) {
         }
         assert_eq!(dir_entries(dir.path()), ["source"]);
     }
+}
+
+/// `s3mt cp OBJECT FILE` of an object stored with a corrupted part fails with [`CAUGHT`] and
+/// leaves neither the file nor a temporary one.
+fn assert_download_is_caught(bucket: &TestBucket, object: &S3Uri, case: &str) {
+    let into = tempfile::tempdir().unwrap();
+    let destination = into.path().join("copy");
+    let mut command = cp_command(
+        bucket,
+        None,
+        [&object.to_string(), destination.to_str().unwrap()],
+        &["--no-resume"],
+    );
+    let (output, _, stderr) = run_for(&mut command, RUN_LIMIT);
+    let (code, says) = CAUGHT;
+    assert_eq!(
+        output.status.code(),
+        Some(code),
+        "{case}: download: {stderr}"
+    );
+    assert!(
+        stderr.starts_with("s3mt: error: ") && stderr.contains(says),
+        "{case}: download: expected {says:?} in {stderr:?}"
+    );
+    let entries = dir_entries(into.path());
+    assert!(entries.is_empty(), "{case}: download left {entries:?}");
 }
 
 /// Seeds one object straight on the server (its parts checksummed with SHA-256), then downloads
@@ -348,12 +423,19 @@ fn download_cases_of(label: &str, algorithm: ChecksumAlgorithm, cases: &[Case]) 
                 "{}: no destination and no temporary file: {entries:?}",
                 case.name
             ),
+            Expect::CaughtOnDownload => unreachable!("{}: an upload expectation", case.name),
         }
     }
 }
 
 #[test]
 fn upload_faults_are_retried_to_an_identical_object() {
+    // Creates and Completes when a Complete's reply is lost.
+    let lost_complete = if server_kind().repeats_completions() {
+        (1, 2)
+    } else {
+        (2, 3)
+    };
     upload_cases(
         "faults-upload-ok",
         &[
@@ -385,13 +467,15 @@ fn upload_faults_are_retried_to_an_identical_object() {
             // The server made an upload whose id never arrived: it must not stay open.
             Case::recovers("short-create-reply")
                 .fault(create(), 1, Fault::ShortBody { missing: 20 })
+                .orphans_an_upload()
                 .count("POST", "uploads", 2),
             // The server completed the upload but the reply was lost: asking again succeeds
-            // (SeaweedFS answers a repeated Complete as the first).
+            // (SeaweedFS answers a repeated Complete as the first), or meets NoSuchUpload and
+            // the upload starts over, once (see `ServerKind::repeats_completions`).
             Case::recovers("lost-complete-reply")
                 .fault(complete(), 1, Fault::ResetDuringResponseBody { after: 0 })
-                .count("POST", "uploads", 1)
-                .count("POST", "uploadId=", 2),
+                .count("POST", "uploads", lost_complete.0)
+                .count("POST", "uploadId=", lost_complete.1),
             Case::recovers("refused-connections")
                 .refuse(REFUSAL)
                 .args(&["--max-attempts", REFUSAL_ATTEMPTS]),
@@ -509,7 +593,8 @@ fn download_faults_that_outlast_the_retries_fail_and_leave_nothing() {
 }
 
 /// CRC-64/NVME part checksums catch corruption as SHA-256 ones do: the server refuses a part
-/// that changed in flight, and a download checks each range against the record.
+/// that changed in flight (or, verifying none, stores it and the download catches it), and a
+/// download checks each range against the record.
 #[test]
 fn crc64nvme_checksums_catch_corruption_both_ways() {
     const CRC: [&str; 2] = ["--checksum-algorithm", "CRC64NVME"];
@@ -541,8 +626,10 @@ fn crc64nvme_checksums_catch_corruption_both_ways() {
 }
 
 /// The server is killed (SIGKILL, as a crash) while an upload is in flight, and restarted on
-/// the same data and ports: the upload must still finish, byte-identical. A dedicated server:
-/// the shared one serves other tests meanwhile.
+/// the same data and ports: the upload must still finish, byte-identical. A server that keeps
+/// nothing across a restart (moto) has lost the bucket: the upload must fail cleanly as not
+/// found, with nothing half-written. A dedicated server: the shared one serves other tests
+/// meanwhile.
 #[test]
 fn server_killed_and_restarted_mid_upload_finishes_identically() {
     let mut server = S3Server::start().expect("start a dedicated server");
@@ -629,8 +716,14 @@ fn server_killed_and_restarted_mid_upload_finishes_identically() {
          {creates} CreateMultipartUpload, {part_attempts} UploadPart requests reached the proxy; \
          {stderr}"
     );
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert_bodies_have_a_length(&requests, "restart");
+    if !server.kind().keeps_data_across_restart() {
+        let journals = fixture::state_home(&server).join("s3mt");
+        let lost = [dir.path(), &journals];
+        assert_restart_lost_the_bucket(&client, &object, lost, &output, &stderr);
+        return;
+    }
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
     assert!(part_attempts > 9, "part 2 was sent again after the kill");
     // SeaweedFS keeps multipart uploads across a restart (seen: one Create); a server that lost
     // it would answer NoSuchUpload, and the engine starts the upload over, once.
@@ -645,4 +738,32 @@ fn server_killed_and_restarted_mid_upload_finishes_identically() {
         .list_multipart_uploads(bucket, "")
         .expect("list uploads");
     assert!(open.is_empty(), "uploads left open: {open:?}");
+}
+
+/// After a restart that lost everything, the bucket included: the upload failed as not found
+/// (`NOT_FOUND` in `cli/src/exit.rs`) saying so, and left no object, no open upload, no file
+/// in `dir` but the source and no journal to resume in `journals`.
+fn assert_restart_lost_the_bucket(
+    client: &Client,
+    object: &S3Uri,
+    [dir, journals]: [&Path; 2],
+    output: &std::process::Output,
+    stderr: &str,
+) {
+    assert_eq!(output.status.code(), Some(4), "{stderr}");
+    assert!(
+        stderr.starts_with("s3mt: error: ") && stderr.contains("NoSuchBucket"),
+        "{stderr}"
+    );
+    let gone = client
+        .download_file(object, &dir.join("never"))
+        .expect_err("no object");
+    assert_eq!(gone.kind(), ErrorKind::NotFound, "{gone}");
+    match client.list_multipart_uploads(object.bucket(), "") {
+        Ok(open) => assert!(open.is_empty(), "uploads left open: {open:?}"),
+        Err(err) => assert_eq!(err.kind(), ErrorKind::NotFound, "{err}"),
+    }
+    assert_eq!(dir_entries(dir), ["source"]);
+    let resumable = s3mt_engine::resumable_uploads(journals);
+    assert!(resumable.is_empty(), "kept to resume: {resumable:?}");
 }

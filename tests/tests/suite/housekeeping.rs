@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use s3mt_tests::fixture::{TestBucket, run};
+use s3mt_tests::server::MOTO_UPLOAD_INITIATED;
 
 /// Runs `s3mt ARGS` against `bucket`, asserts it succeeded, and returns its standard output.
 fn ok(bucket: &TestBucket, args: &[&str]) -> String {
@@ -132,9 +133,21 @@ fn uploads_ls_shows_open_uploads_and_abort_clears_them() {
     }
     let logs = format!("{all}/logs/");
     assert_eq!(ok(&bucket, &["uploads", "ls", &logs]).lines().count(), 2);
-    // Uploads just started are not older than an hour.
-    assert!(ok(&bucket, &["uploads", "ls", &all, "--older-than", "1h"]).is_empty());
-    assert!(ok(&bucket, &["uploads", "abort", &all, "--older-than", "1h"]).is_empty());
+    let older = ok(&bucket, &["uploads", "ls", &all, "--older-than", "1h"]);
+    if bucket.server().kind().reports_upload_start_times() {
+        // Uploads just started are not older than an hour.
+        assert!(older.is_empty(), "{older}");
+        assert!(ok(&bucket, &["uploads", "abort", &all, "--older-than", "1h"]).is_empty());
+    } else {
+        // The server dates every upload at the same moment of 2010 (moto), so all of them
+        // are older than an hour: the filter shows them all, with that date. Not run here:
+        // `abort --older-than 1h`, which would abort all three that the steps below need.
+        let date = MOTO_UPLOAD_INITIATED.replace('T', " ");
+        assert_eq!(older, stdout, "all three, as without the filter");
+        for line in older.lines() {
+            assert!(line.starts_with(&date[..19]), "{line}");
+        }
+    }
     assert_eq!(bucket.open_uploads().len(), 3);
 
     let stdout = ok(

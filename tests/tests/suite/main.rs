@@ -1,5 +1,7 @@
-//! Scenarios against a real SeaweedFS started by the harness (one server for this binary, a
-//! bucket per test).
+//! Scenarios against a real S3 server started by the harness (one server for this binary, a
+//! bucket per test): SeaweedFS, or the one `S3MT_TEST_SERVER` names. Where servers differ,
+//! a scenario asks the server's [`ServerKind`](s3mt_tests::server::ServerKind) and asserts what
+//! that server does.
 
 mod cli;
 mod credentials;

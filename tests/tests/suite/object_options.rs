@@ -5,6 +5,7 @@
 use std::path::Path;
 
 use s3mt_tests::fixture::{TestBucket, run, write_random_file};
+use s3mt_tests::server::Sse;
 
 use crate::{CP_ARGS, MIB};
 
@@ -127,9 +128,12 @@ fn content_type_is_guessed_from_the_extension() {
     }
 }
 
+/// `--no-overwrite` sends `If-None-Match: *`; a server that ignores it (rclone) overwrites the
+/// object as if the flag were not given.
 #[test]
 fn no_overwrite_refuses_an_existing_object_with_exit_9_single_and_multipart() {
     let bucket = TestBucket::new("no-overwrite");
+    let honoured = bucket.server().kind().honours_conditional_writes();
     let dir = tempfile::tempdir().unwrap();
     for size in SIZES {
         let first = dir.path().join(format!("first{size}"));
@@ -142,6 +146,18 @@ fn no_overwrite_refuses_an_existing_object_with_exit_9_single_and_multipart() {
         let etag = header(&head(&bucket, &key), "etag");
 
         let (code, stdout, stderr) = upload(&bucket, &second, &key, &["--no-overwrite", "--json"]);
+        if !honoured {
+            assert_eq!(code, 0, "{size} bytes, second upload: {stderr}");
+            assert_ne!(
+                header(&head(&bucket, &key), "etag"),
+                etag,
+                "{size} bytes: the server ignored If-None-Match and replaced the object"
+            );
+            if size > 5 * MIB {
+                assert!(bucket.open_uploads().is_empty(), "{size} bytes");
+            }
+            continue;
+        }
         assert_eq!(code, 9, "{size} bytes, second upload: {stderr}");
         let expected = format!("s3://{}/{key} already exists", bucket.name());
         assert!(stderr.contains(&expected), "{stderr}");
@@ -168,34 +184,66 @@ fn no_overwrite_refuses_an_existing_object_with_exit_9_single_and_multipart() {
     }
 }
 
+/// `--sse` as each server takes it (see [`Sse`]). SeaweedFS 4.48 (without a KMS configured)
+/// answers 500 InternalError to SSE-S3 and SSE-KMS: PutObject fails; CreateMultipartUpload
+/// fails with AES256 yet leaves an upload open (which s3mt finds and aborts), and succeeds with
+/// aws:kms, whose parts then fail (and the upload is aborted). The upload fails as a server
+/// error (exit 7) with the server's message; nothing is stored and nothing is left open. A
+/// server that applies or ignores the request stores the object, and HEAD reports what was
+/// asked.
 #[test]
-fn server_side_encryption_unsupported_by_seaweedfs_fails_cleanly() {
-    // SeaweedFS 4.48 (without a KMS configured) answers 500 InternalError to SSE-S3 and
-    // SSE-KMS: PutObject fails; CreateMultipartUpload fails with AES256 yet leaves an upload
-    // open (which s3mt finds and aborts), and succeeds with aws:kms, whose parts then fail (and
-    // the upload is aborted). The upload fails as a server error (exit 7) with the server's
-    // message; nothing is stored and nothing is left open.
+fn server_side_encryption_is_applied_ignored_or_refused_cleanly() {
     let bucket = TestBucket::new("sse");
+    let support = bucket.server().kind().server_side_encryption();
     let dir = tempfile::tempdir().unwrap();
-    let cases: [&[&str]; 2] = [
-        &["--sse", "AES256"],
-        &["--sse", "aws:kms", "--sse-kms-key-id", "alias/test"],
+    // The options, and the encryption and KMS key id a server applying them reports.
+    let cases: [(&[&str], &str, Option<&str>); 2] = [
+        (&["--sse", "AES256"], "AES256", None),
+        (
+            &["--sse", "aws:kms", "--sse-kms-key-id", "alias/test"],
+            "aws:kms",
+            Some("alias/test"),
+        ),
     ];
     for size in SIZES {
         let file = dir.path().join(format!("f{size}"));
         write_random_file(&file, size, 25);
-        for sse in cases {
+        for (sse, algorithm, key_id) in cases {
             let mut args = sse.to_vec();
             // A 500 is worth resuming by default: the upload would be kept.
             args.extend(["--max-attempts", "1", "--no-resume"]);
             let (code, _, stderr) = upload(&bucket, &file, "sse", &args);
-            assert_eq!(code, 7, "{size} bytes, {sse:?}: {stderr}");
-            assert!(stderr.contains("HTTP 500 InternalError"), "{stderr}");
-            assert_eq!(bucket.head_object("sse").0, 404, "{sse:?}: nothing stored");
-            assert!(
-                bucket.open_uploads().is_empty(),
-                "{size} bytes, {sse:?}: nothing open"
+            if support == Sse::Refused {
+                assert_eq!(code, 7, "{size} bytes, {sse:?}: {stderr}");
+                assert!(stderr.contains("HTTP 500 InternalError"), "{stderr}");
+                assert_eq!(bucket.head_object("sse").0, 404, "{sse:?}: nothing stored");
+                assert!(
+                    bucket.open_uploads().is_empty(),
+                    "{size} bytes, {sse:?}: nothing open"
+                );
+                continue;
+            }
+            assert_eq!(code, 0, "{size} bytes, {sse:?}: {stderr}");
+            let headers = head(&bucket, "sse");
+            let get = |name| header(&headers, name);
+            assert_eq!(
+                get("content-length"),
+                Some(size.to_string()),
+                "{size} bytes, {sse:?}: stored"
             );
+            // Applied (moto), or kept as plain metadata (rclone): HEAD says what was asked.
+            let reported = (
+                get("x-amz-server-side-encryption"),
+                get("x-amz-server-side-encryption-aws-kms-key-id"),
+            );
+            let expected = (Some(algorithm.to_owned()), key_id.map(str::to_owned));
+            assert_eq!(reported, expected, "{size} bytes, {sse:?}: {headers:?}");
+            if size > 5 * MIB {
+                assert!(
+                    bucket.open_uploads().is_empty(),
+                    "{size} bytes, {sse:?}: nothing open"
+                );
+            }
         }
     }
 }
