@@ -150,6 +150,13 @@ impl ServerKind {
         self == ServerKind::Rclone
     }
 
+    /// Whether the server keeps object tags (PutObjectTagging), where s3mt stores a stream's
+    /// record: SeaweedFS and moto do; rclone serves `?tagging` as the object itself, so s3mt
+    /// sends no tag there and the stream's record is not stored.
+    pub fn stores_object_tags(self) -> bool {
+        self != ServerKind::Rclone
+    }
+
     /// Whether ListMultipartUploads gives each upload the time it was started, which
     /// `uploads ls|abort --older-than` filters on: moto dates every upload
     /// [`MOTO_UPLOAD_INITIATED`] whenever it started.
