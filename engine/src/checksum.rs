@@ -27,7 +27,7 @@ pub enum ChecksumAlgorithm {
 }
 
 impl ChecksumAlgorithm {
-    /// Every algorithm, for help texts.
+    /// Every algorithm, in order of preference when a server offers several.
     pub const ALL: [Self; 2] = [Self::Sha256, Self::Crc64Nvme];
 
     /// S3's name, as in `x-amz-checksum-algorithm` (`SHA256`, `CRC64NVME`).
@@ -51,6 +51,14 @@ impl ChecksumAlgorithm {
         match self {
             Self::Sha256 => "ChecksumSHA256",
             Self::Crc64Nvme => "ChecksumCRC64NVME",
+        }
+    }
+
+    /// A checksum's length in bytes.
+    fn len(self) -> usize {
+        match self {
+            Self::Sha256 => 32,
+            Self::Crc64Nvme => 8,
         }
     }
 
@@ -328,8 +336,7 @@ impl Expected {
             .find_map(|algorithm| {
                 let value = checksum(algorithm).filter(|value| !value.contains('-'))?;
                 let bytes = BASE64.decode(value.trim()).ok()?;
-                let expected_len = algorithm.digest(&[]).as_bytes().len();
-                (bytes.len() == expected_len).then(|| (algorithm, Digest::from_bytes(&bytes)))
+                (bytes.len() == algorithm.len()).then(|| (algorithm, Digest::from_bytes(&bytes)))
             });
         if let Some((algorithm, digest)) = full_object {
             return Ok(Self::Object(algorithm, digest));
