@@ -253,6 +253,9 @@ pub struct RequestRecord {
     pub session_token: Option<String>,
     /// The `Debug` form of the fault applied, if any.
     pub fault: Option<String>,
+    /// The status of the response head sent back to the client (the server's, or the one a
+    /// fault made up); `None` while none has been sent, or if none ever was.
+    pub status: Option<u16>,
 }
 
 impl RequestRecord {
@@ -439,8 +442,18 @@ impl Shared {
         Some(rule.fault.clone())
     }
 
-    fn record(&self, request: &RequestHead, fault: Option<&Fault>) {
-        lock(&self.records).push(request.record(fault));
+    /// Records `request`, returning its index for [`Shared::answered`].
+    fn record(&self, request: &RequestHead, fault: Option<&Fault>) -> usize {
+        let mut records = lock(&self.records);
+        records.push(request.record(fault));
+        records.len() - 1
+    }
+
+    /// Notes the status the request recorded at `index` was answered with.
+    fn answered(&self, index: usize, status: u16) {
+        if let Some(record) = lock(&self.records).get_mut(index) {
+            record.status = Some(status);
+        }
     }
 
     /// Sleeps for `duration`, or less if the proxy stops meanwhile.
@@ -645,6 +658,7 @@ impl RequestHead {
             access_key: self.access_key.clone(),
             session_token: self.session_token.clone(),
             fault: fault.map(|fault| format!("{fault:?}")),
+            status: None,
         }
     }
 }
@@ -993,6 +1007,8 @@ struct Connection {
     client: TcpStream,
     client_input: BufReader<TcpStream>,
     upstream: Option<Upstream>,
+    /// The index of the current request's record.
+    record: usize,
 }
 
 impl Connection {
@@ -1017,6 +1033,7 @@ impl Connection {
             client,
             client_input,
             upstream: None,
+            record: 0,
         })
     }
 
@@ -1029,7 +1046,7 @@ impl Connection {
                 return;
             };
             let fault = self.shared.take_fault(&request);
-            self.shared.record(&request, fault.as_ref());
+            self.record = self.shared.record(&request, fault.as_ref());
             match self.exchange(&request, fault) {
                 Ok(Next::KeepAlive) => {}
                 Ok(Next::Close) | Err(_) => return,
@@ -1093,6 +1110,7 @@ impl Connection {
         let response = self.read_response()?;
         let framing = response.framing(request);
         self.client.write_all(&response.raw)?;
+        self.shared.answered(self.record, response.status);
         let limit = match tamper.cut {
             None => None,
             Some(Cut::ResetAfter(after)) => Some(after),
@@ -1179,6 +1197,7 @@ impl Connection {
             body.len()
         ));
         self.client.write_all(head.as_bytes())?;
+        self.shared.answered(self.record, status);
         if !request.is_head() {
             self.client.write_all(body.as_bytes())?;
         }

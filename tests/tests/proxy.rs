@@ -136,6 +136,8 @@ fn pass_through_round_trip_is_byte_identical() {
     let gets = setup.gets();
     assert_eq!(gets.len(), 3);
     assert!(gets.iter().all(|r| r.header("range").is_some()));
+    assert!(gets.iter().all(|r| r.status == Some(206)), "{gets:#?}");
+    assert!(puts.iter().all(|r| r.status == Some(200)), "{puts:#?}");
     for record in setup.proxy.requests() {
         assert!(
             !record.query.contains("X-Amz-Signature=") || record.query.contains("=REDACTED"),
@@ -170,6 +172,8 @@ fn slow_down_twice_on_part_one_is_retried() {
         part_one[2].fault.is_none(),
         "the third attempt went through"
     );
+    let statuses: Vec<_> = part_one.iter().map(|r| r.status).collect();
+    assert_eq!(statuses, [Some(503), Some(503), Some(200)]);
     assert_eq!(setup.requests("PUT", "partNumber=2").len(), 1);
     assert_same(&setup.fetch(&object), &setup.data, "uploaded object");
 }
@@ -405,7 +409,15 @@ fn stalled_response_times_out_and_is_retried() {
         "the stall was cut short by the timeout: {elapsed:?}"
     );
     assert_same(&read(&copy), &setup.data, "download after a stall");
-    assert_eq!(setup.gets().len(), 4);
+    let gets = setup.gets();
+    assert_eq!(gets.len(), 4);
+    let unanswered: Vec<_> = gets.iter().filter(|r| r.status.is_none()).collect();
+    assert_eq!(
+        unanswered.len(),
+        1,
+        "only the stalled GET got no reply: {gets:#?}"
+    );
+    assert!(unanswered[0].fault.is_some());
 }
 
 #[test]
