@@ -24,7 +24,8 @@
 //! # Memory
 //! Resident memory does not grow with the file: each worker drops the pages it has sent or
 //! written from the process every MiB, so the mapped pages resident at once stay under about
-//! `concurrency` MiB, plus the connection buffers.
+//! `concurrency` MiB (twice that when a download's file system maps 2 MiB pages at a time),
+//! plus the connection buffers.
 //!
 //! # Limits
 //! A source file truncated by another process during an upload makes reading the map raise
