@@ -106,8 +106,8 @@ fn ctrl_c_during_an_upload_with_no_resume_aborts_the_multipart_upload_and_exits_
     );
     assert_exited_within(took, STALL);
 
-    // One abort, or more only after answers worth retrying: a reply lost with the cut
-    // connections, or a server error (the server may still be taking in a part).
+    // One abort, or more only when an earlier one got no reply or a server error (the server
+    // may still be taking in a part the cancellation cut off): both are retried.
     let aborts: Vec<_> = proxy
         .requests()
         .into_iter()
