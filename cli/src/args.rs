@@ -82,7 +82,7 @@ pub struct CpArgs {
     #[argh(option, short = 'c')]
     pub concurrency: Option<usize>,
 
-    /// part size, e.g. 16MiB or 64MB, 5MiB..5GiB (default: 16MiB, grown to fit 10,000 parts)
+    /// part size, e.g. 16MiB or 64MB (= 64MiB), 5MiB..5GiB (default: 16MiB, grown to fit 10,000 parts)
     #[argh(option)]
     pub part_size: Option<String>,
 

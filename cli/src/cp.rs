@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Result;
-use s3mt_engine::plan::{format_size, parse_size};
+use s3mt_engine::size::{Size, parse_size};
 use s3mt_engine::{
     Client, ConfigBuilder, ObjectOptions, S3Uri, ServerSideEncryption, TransferOptions,
     TransferSummary, VerifyMode,
@@ -250,20 +250,16 @@ fn download_destination(source: &S3Uri, destination: &str) -> Result<PathBuf> {
 
 /// `1.0 GiB in 3.21 s (334.5 MB/s), 64 parts; verified: SHA-256 per part, ...`.
 fn describe(summary: &TransferSummary) -> String {
-    let seconds = summary.elapsed.as_secs_f64();
-    let rate = if seconds > 0.0 {
-        summary.bytes as f64 / seconds / 1e6
-    } else {
-        0.0
-    };
     let parts = if summary.parts == 1 {
         "1 part".to_owned()
     } else {
         format!("{} parts", summary.parts)
     };
     format!(
-        "{} in {seconds:.2} s ({rate:.1} MB/s), {parts}; {}",
-        format_size(summary.bytes),
+        "{} in {:.2} s ({:.1} MB/s), {parts}; {}",
+        Size(summary.bytes),
+        summary.elapsed.as_secs_f64(),
+        summary.bytes_per_second() / 1e6,
         summary.verification
     )
 }

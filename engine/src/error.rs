@@ -45,6 +45,39 @@ impl ErrorKind {
     pub fn is_retryable(self) -> bool {
         matches!(self, Self::ServerBusy | Self::Network | Self::Protocol)
     }
+
+    /// Whether a later run of the same transfer may get past the failure: then a resumable
+    /// transfer keeps its multipart upload or partial download for that run.
+    pub fn is_resumable(self) -> bool {
+        self.is_retryable() || self == Self::Cancelled
+    }
+
+    /// A stable name for machine-readable output: `invalid_input`, `not_found`, `network` ...
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidInput => "invalid_input",
+            Self::LocalIo => "local_io",
+            Self::DiskFull => "disk_full",
+            Self::NotFound => "not_found",
+            Self::AccessDenied => "access_denied",
+            Self::PreconditionFailed => "precondition_failed",
+            Self::AlreadyExists => "already_exists",
+            Self::Credentials => "credentials",
+            Self::SourceChanged => "source_changed",
+            Self::Service => "service",
+            Self::ServerBusy => "server_busy",
+            Self::Network => "network",
+            Self::Protocol => "protocol",
+            Self::Integrity => "integrity",
+            Self::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The code and message of an S3 error reply (`<Error><Code>..</Code>..`).
@@ -161,5 +194,29 @@ impl Error {
             .as_ref()
             .and_then(|service| service.code.as_deref())
             == Some(code)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resumable_failures_are_the_retryable_ones_and_cancellation() {
+        assert!(ErrorKind::Cancelled.is_resumable() && ErrorKind::Network.is_resumable());
+        assert!(ErrorKind::ServerBusy.is_resumable() && ErrorKind::Protocol.is_resumable());
+        assert!(
+            !ErrorKind::SourceChanged.is_resumable() && !ErrorKind::AccessDenied.is_resumable()
+        );
+        assert!(!ErrorKind::Cancelled.is_retryable());
+    }
+
+    #[test]
+    fn kinds_have_snake_case_names() {
+        assert_eq!(
+            ErrorKind::PreconditionFailed.as_str(),
+            "precondition_failed"
+        );
+        assert_eq!(ErrorKind::Network.to_string(), "network");
     }
 }

@@ -33,44 +33,30 @@
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-mod checksum;
 mod client;
-mod config;
-mod credentials;
-mod download;
-mod environment;
+mod clock;
 mod error;
-mod http;
-mod journal;
-mod location;
+mod integrity;
 mod mapped;
-mod metadata;
-mod object_options;
 pub mod plan;
-mod profile_file;
-mod progress;
-mod retry;
-mod sign;
-mod stream_download;
-mod stream_upload;
-mod upload;
-mod xml;
+mod s3;
+mod settings;
+pub mod size;
+mod transfer;
 
-pub use checksum::{ChecksumAlgorithm, Verification};
-pub use client::{
-    Client, MAX_PRESIGN_EXPIRY, PresignMethod, TransferOptions, TransferSummary, VerifyMode,
-};
-pub use config::{
-    Addressing, Config, ConfigBuilder, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD,
-    DEFAULT_REGION, MAX_CONCURRENCY,
-};
-pub use credentials::{CredentialSource, Credentials, DEFAULT_REFRESH_MARGIN, ProvideCredentials};
-pub use environment::{Overrides, parse_addressing};
+pub use client::Client;
 pub use error::{Error, ErrorKind, Result, ServiceError};
-pub use journal::{ResumableUpload, STATE_MAX_AGE, default_state_dir, resumable_uploads};
-pub use location::S3Uri;
-pub use object_options::{
-    DEFAULT_CONTENT_TYPE, ObjectOptions, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,
+pub use integrity::{ChecksumAlgorithm, Verification};
+pub use s3::{
+    DEFAULT_CONTENT_TYPE, MAX_PRESIGN_EXPIRY, MultipartUpload, ObjectInfo, ObjectOptions,
+    PresignMethod, S3Uri, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,
 };
-pub use progress::{CancelToken, Event};
-pub use xml::{MultipartUpload, ObjectInfo};
+pub use settings::{
+    Addressing, Config, ConfigBuilder, CredentialSource, Credentials, DEFAULT_CONCURRENCY,
+    DEFAULT_MULTIPART_THRESHOLD, DEFAULT_REFRESH_MARGIN, DEFAULT_REGION, MAX_CONCURRENCY,
+    Overrides, ProvideCredentials, parse_addressing,
+};
+pub use transfer::{
+    CancelToken, Event, ResumableUpload, STATE_MAX_AGE, TransferOptions, TransferSummary,
+    VerifyMode, default_state_dir, resumable_uploads,
+};

@@ -10,8 +10,15 @@ use std::os::fd::AsRawFd;
 use memmap2::{Mmap, MmapMut, MmapOptions};
 use rayon::prelude::*;
 
+/// Only this module's maps may be [`Mapped`]: `release` is sound only on shared file mappings.
+mod sealed {
+    pub trait Sealed {}
+}
+
 /// Bytes of this module's shared file maps: readable, and droppable from the resident set.
-pub(crate) trait Mapped {
+/// Sealed: `release` drops pages, which is harmless only for a shared file mapping (any other
+/// memory would lose its contents), so no type outside this module can implement it.
+pub(crate) trait Mapped: sealed::Sealed {
     /// The mapped bytes.
     fn bytes(&self) -> &[u8];
 
@@ -58,6 +65,8 @@ impl SourceMap {
     }
 }
 
+impl sealed::Sealed for SourceMap {}
+
 impl Mapped for SourceMap {
     fn bytes(&self) -> &[u8] {
         self.map.as_deref().unwrap_or_default()
@@ -73,7 +82,9 @@ pub(crate) struct DestinationMap {
 
 impl DestinationMap {
     /// Reserves `len` bytes for `file` (a full disk fails here, not later as SIGBUS) and maps it.
-    /// `file` must be opened for reading and writing.
+    /// `file` must be opened for reading and writing, and be the download's own: a new
+    /// temporary file, or an interrupted run's partial file that this process holds the
+    /// exclusive lock of ([`File::try_lock`]), so no other s3mt writes it meanwhile.
     pub fn new(file: &File, len: u64) -> io::Result<Self> {
         if len == 0 {
             return Ok(Self {
@@ -88,9 +99,13 @@ impl DestinationMap {
             return Err(io::Error::from_raw_os_error(status));
         }
         let len = usize::try_from(len).map_err(io::Error::other)?;
-        // SAFETY: the file is the download's own temporary file, created for this transfer and
-        // not shared with anyone; its blocks are allocated above, so writes through the map
-        // cannot meet a full disk. The map lives no longer than this value.
+        // SAFETY: the file is the download's own (see above): a temporary file created for this
+        // transfer, or a partial file this process holds the exclusive lock of, so no other
+        // s3mt writes or truncates it while it is mapped. (A process that ignores the lock and
+        // truncates the file breaks this map as it would any other: a SIGBUS, not a wrong
+        // byte.) Its blocks are allocated above, so writes through the map cannot meet a full
+        // disk. The map lives no longer than this value, and `par_chunks` hands out disjoint
+        // slices of it, so no byte is aliased.
         let map = unsafe { MmapOptions::new().len(len).map_mut(file)? };
         // Every page is first touched by a write, and each fault allocates and zeroes a page:
         // where the file system has large folios (ext4 and XFS on recent kernels), this lets
@@ -126,6 +141,8 @@ impl DestinationMap {
         self.map.as_ref().map_or(Ok(()), MmapMut::flush)
     }
 }
+
+impl sealed::Sealed for DestinationMap {}
 
 impl Mapped for DestinationMap {
     fn bytes(&self) -> &[u8] {
@@ -184,9 +201,10 @@ impl DerefMut for WritableChunk<'_> {
 
 pub(crate) fn page_size() -> usize {
     static PAGE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    // SAFETY: sysconf reads a constant of the system.
     *PAGE.get_or_init(|| {
-        usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096)
+        // SAFETY: sysconf only reads a constant of the system; it touches no memory of ours.
+        let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+        usize::try_from(size).unwrap_or(4096)
     })
 }
 

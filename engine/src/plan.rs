@@ -1,11 +1,7 @@
 //! Cutting an object into parts: S3's multipart limits and the automatic part-size growth. Pure.
 
 use crate::error::{Error, Result};
-
-/// One mebibyte.
-pub const MIB: u64 = 1024 * 1024;
-/// One gibibyte.
-pub const GIB: u64 = 1024 * MIB;
+use crate::size::{GIB, MIB, format_size};
 /// Smallest part S3 accepts (every part but the last).
 pub const MIN_PART_SIZE: u64 = 5 * MIB;
 /// Largest part S3 accepts.
@@ -220,53 +216,10 @@ pub fn grown_part_size(first: u64, doubling_every: Option<u32>, number: u32) -> 
     first.saturating_mul(1 << doublings).min(MAX_PART_SIZE)
 }
 
-/// Parses sizes like `16MiB`, `64MB`, `5mib`, `1G`, `1048576` (binary units for `K`/`M`/`G`/`T`
-/// with or without `iB`; decimal for `kB`/`MB`/`GB`/`TB`).
-pub fn parse_size(text: &str) -> Result<u64> {
-    let trimmed = text.trim();
-    let split = trimmed
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(trimmed.len());
-    let (digits, unit) = trimmed.split_at(split);
-    let invalid = || {
-        Error::invalid(format!(
-            "invalid size {text:?}: expected a number with an optional unit, e.g. 16MiB, 64MB, 1GiB"
-        ))
-    };
-    let number: u64 = digits.parse().map_err(|_| invalid())?;
-    let multiplier: u64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1,
-        "k" | "kib" => 1 << 10,
-        "m" | "mib" => 1 << 20,
-        "g" | "gib" => 1 << 30,
-        "t" | "tib" => 1 << 40,
-        "kb" => 1_000,
-        "mb" => 1_000_000,
-        "gb" => 1_000_000_000,
-        "tb" => 1_000_000_000_000,
-        _ => return Err(invalid()),
-    };
-    number.checked_mul(multiplier).ok_or_else(invalid)
-}
-
-/// Formats a byte count with a binary unit, e.g. `16 MiB` or `100.0 MiB`.
-pub fn format_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut unit = 0;
-    while unit + 1 < UNITS.len() && bytes >= 1 << (10 * (unit + 1)) {
-        unit += 1;
-    }
-    let scale = 1u64 << (10 * unit);
-    if bytes.is_multiple_of(scale) {
-        format!("{} {}", bytes / scale, UNITS[unit])
-    } else {
-        format!("{:.1} {}", bytes as f64 / scale as f64, UNITS[unit])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::size::TIB;
 
     /// Walks a stream of `total` bytes through `plan`, as the uploader cuts it: the number of
     /// parts, and the largest part.
@@ -318,8 +271,6 @@ mod tests {
         let small = StreamPlan::new(None, Some(3)).unwrap();
         assert_eq!(small.part_size(7), DEFAULT_PART_SIZE);
     }
-
-    const TIB: u64 = 1024 * GIB;
 
     fn multipart(plan: UploadPlan) -> PartPlan {
         match plan {
@@ -433,24 +384,5 @@ mod tests {
         let plan = plan_download(3 * MIB + 1, MIB);
         let lens: Vec<u64> = plan.parts().map(|part| part.len).collect();
         assert_eq!(lens, [MIB, MIB, MIB, 1]);
-    }
-
-    #[test]
-    fn sizes_parse_with_binary_and_decimal_units() {
-        assert_eq!(parse_size("16MiB").unwrap(), 16 * MIB);
-        assert_eq!(parse_size("16M").unwrap(), 16 * MIB);
-        assert_eq!(parse_size("64MB").unwrap(), 64_000_000);
-        assert_eq!(parse_size("1gib").unwrap(), GIB);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
-        for bad in ["", "MiB", "-5MiB", "5 parsecs", "99999999999TiB"] {
-            assert!(parse_size(bad).is_err(), "{bad}");
-        }
-    }
-
-    #[test]
-    fn sizes_format_readably() {
-        assert_eq!(format_size(5 * MIB), "5 MiB");
-        assert_eq!(format_size(100 * MIB + 7), "100.0 MiB");
-        assert_eq!(format_size(12), "12 B");
     }
 }

@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use anyhow::{Context as _, Result, ensure};
 use argh::FromArgs;
-use s3mt_engine::plan::{format_size, parse_size};
+use s3mt_engine::size::{format_size, parse_size};
 use s3mt_engine::{Addressing, Client, Config, Credentials};
 use s3mt_tests::fixture::random_bytes;
 use s3mt_tests::server::{S3Server, ServerKind};

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use s3mt_engine::Event;
+use s3mt_engine::size::Size;
 
 use super::Sink;
 use super::tally::Tally;
@@ -209,17 +210,7 @@ fn parts_block(tally: &Tally, width: usize) -> String {
 
 /// A size with binary units and one decimal: `512 B`, `412.0 MiB`.
 fn bytes(count: u64) -> String {
-    const UNITS: [&str; 4] = ["KiB", "MiB", "GiB", "TiB"];
-    if count < 1024 {
-        return format!("{count} B");
-    }
-    let mut value = count as f64 / 1024.0;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < UNITS.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    format!("{value:.1} {}", UNITS[unit])
+    format!("{:.1}", Size(count))
 }
 
 /// Bytes per second between two readings of a counter.

@@ -146,11 +146,7 @@ impl Sink for Json {
 /// The last line of a transfer that succeeded.
 pub fn print_summary(direction: &str, source: &str, destination: &str, summary: &TransferSummary) {
     let seconds = summary.elapsed.as_secs_f64();
-    let rate = if seconds > 0.0 {
-        summary.bytes as f64 / seconds / 1e6
-    } else {
-        0.0
-    };
+    let rate = summary.bytes_per_second() / 1e6;
     print(&Line::Summary {
         direction,
         source,
@@ -169,28 +165,12 @@ pub fn print_error(err: &anyhow::Error, exit_code: u8) {
     let kind = err
         .chain()
         .find_map(|cause| cause.downcast_ref::<s3mt_engine::Error>())
-        .map(|err| snake_case(&format!("{:?}", err.kind())));
+        .map(|err| err.kind().as_str().to_owned());
     print(&Line::Error {
         kind,
         message: format!("{err:#}"),
         exit_code,
     });
-}
-
-/// `PreconditionFailed` -> `precondition_failed`.
-fn snake_case(name: &str) -> String {
-    let mut snake = String::with_capacity(name.len() + 4);
-    for (index, c) in name.chars().enumerate() {
-        if c.is_ascii_uppercase() {
-            if index > 0 {
-                snake.push('_');
-            }
-            snake.push(c.to_ascii_lowercase());
-        } else {
-            snake.push(c);
-        }
-    }
-    snake
 }
 
 #[cfg(test)]
@@ -204,7 +184,5 @@ mod tests {
             serde_json::to_string(&line).unwrap(),
             r#"{"type":"part_started","part":2,"bytes":5}"#
         );
-        assert_eq!(snake_case("PreconditionFailed"), "precondition_failed");
-        assert_eq!(snake_case("Network"), "network");
     }
 }

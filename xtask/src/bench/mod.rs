@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result, bail, ensure};
 use argh::FromArgs;
-use s3mt_engine::plan::{format_size, parse_size};
+use s3mt_engine::size::{format_size, parse_size};
 use s3mt_engine::{ChecksumAlgorithm, Client, PresignMethod};
 use s3mt_tests::server::{S3Server, ServerKind};
 

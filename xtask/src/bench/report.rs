@@ -108,7 +108,7 @@ pub fn markdown(rows: &[Row]) -> String {
             "| {} | {} | {} | {} | {speed} | {} | {cpu} | {} | {} |",
             row.tool,
             row.direction,
-            s3mt_engine::plan::format_size(row.size_bytes),
+            s3mt_engine::size::format_size(row.size_bytes),
             cell(row.figure(|run| run.mb_per_s), 1),
             cell(row.figure(|run| run.cpu_s_per_gib), 2),
             cell(row.figure(|run| run.peak_rss_mib), 1),

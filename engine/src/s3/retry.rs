@@ -1,9 +1,15 @@
 //! The one bounded retry loop: exponential backoff with full jitter, no sleep after the last try.
+//! Pure: the clock it sleeps on is passed in.
 
 use std::hash::{BuildHasher, RandomState};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::error::Result;
+use crate::clock::Clock;
+use crate::error::{Error, Result};
+
+/// How often a wait between attempts wakes to see whether to give up early.
+const STOP_CHECK: Duration = Duration::from_millis(50);
 
 /// How many times to try, and how long to wait between tries.
 #[derive(Debug, Clone, Copy)]
@@ -17,11 +23,12 @@ impl RetryPolicy {
     /// Runs `attempt(n)` (n from 1) until it succeeds, fails with an error that is not
     /// retryable, `max_attempts` are used, or `stopped()` turns true. Returns the last real
     /// error. `on_retry` hears of each failure that will be retried, with the delay before the
-    /// next try; the delay is cut short when `stopped()` turns true.
+    /// next try; the delay, slept on `clock`, is cut short when `stopped()` turns true.
     pub fn run<T>(
         &self,
+        clock: &dyn Clock,
         mut attempt: impl FnMut(u32) -> Result<T>,
-        mut on_retry: impl FnMut(u32, &crate::Error, Duration),
+        mut on_retry: impl FnMut(u32, &Error, Duration),
         stopped: impl Fn() -> bool,
     ) -> Result<T> {
         let mut number = 1;
@@ -30,7 +37,7 @@ impl RetryPolicy {
                 Err(err) if err.is_retryable() && number < self.max_attempts && !stopped() => {
                     let delay = backoff_delay(self.base, self.max, number, random_fraction());
                     on_retry(number, &err, delay);
-                    sleep_unless(delay, &stopped);
+                    sleep_unless(clock, delay, &stopped);
                     number += 1;
                 }
                 outcome => return outcome,
@@ -39,15 +46,13 @@ impl RetryPolicy {
     }
 }
 
-/// Sleeps for `delay`, waking every 50 ms to give up early once `stopped()`.
-fn sleep_unless(delay: Duration, stopped: &impl Fn() -> bool) {
-    let until = std::time::Instant::now() + delay;
-    while !stopped() {
-        let left = until.saturating_duration_since(std::time::Instant::now());
-        if left.is_zero() {
-            return;
-        }
-        std::thread::sleep(left.min(Duration::from_millis(50)));
+/// Sleeps for `delay`, waking every [`STOP_CHECK`] to give up early once `stopped()`.
+fn sleep_unless(clock: &dyn Clock, delay: Duration, stopped: &impl Fn() -> bool) {
+    let mut left = delay;
+    while !left.is_zero() && !stopped() {
+        let step = left.min(STOP_CHECK);
+        clock.sleep(step);
+        left -= step;
     }
 }
 
@@ -66,20 +71,22 @@ pub(crate) fn backoff_delay(
 
 /// A fraction in `[0, 1)` from std's randomly keyed hasher: enough for jitter, no extra crate.
 fn random_fraction() -> f64 {
-    let bits = RandomState::new().hash_one(std::time::Instant::now()) >> 11;
+    static DRAWS: AtomicU64 = AtomicU64::new(0);
+    let bits = RandomState::new().hash_one(DRAWS.fetch_add(1, Ordering::Relaxed)) >> 11;
     bits as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::error::{Error, ErrorKind};
+    use crate::clock::testing::ManualClock;
+    use crate::error::ErrorKind;
 
     fn policy(max_attempts: u32) -> RetryPolicy {
         RetryPolicy {
             max_attempts,
-            base: Duration::from_millis(1),
-            max: Duration::from_millis(2),
+            base: Duration::from_secs(1),
+            max: Duration::from_secs(2),
         }
     }
 
@@ -99,6 +106,7 @@ mod tests {
     fn retries_retryable_errors_and_returns_the_last_one() {
         let mut retries = Vec::new();
         let outcome: Result<()> = policy(3).run(
+            &ManualClock::new(),
             |n| Err(Error::new(ErrorKind::Network, format!("reset {n}"))),
             |n, _, _| retries.push(n),
             || false,
@@ -115,6 +123,7 @@ mod tests {
     fn stops_at_once_on_errors_that_are_not_retryable() {
         let mut calls = 0;
         let outcome: Result<()> = policy(5).run(
+            &ManualClock::new(),
             |_| {
                 calls += 1;
                 Err(Error::new(ErrorKind::AccessDenied, "403"))
@@ -129,6 +138,7 @@ mod tests {
     #[test]
     fn succeeds_after_transient_failures() {
         let outcome = policy(5).run(
+            &ManualClock::new(),
             |n| {
                 if n < 3 {
                     Err(Error::new(ErrorKind::ServerBusy, "503"))
@@ -146,6 +156,7 @@ mod tests {
     fn a_stop_request_ends_retrying_with_the_last_error() {
         let mut calls = 0;
         let outcome: Result<()> = policy(5).run(
+            &ManualClock::new(),
             |_| {
                 calls += 1;
                 Err(Error::new(ErrorKind::Network, "reset"))
@@ -155,5 +166,22 @@ mod tests {
         );
         assert_eq!(outcome.unwrap_err().kind(), ErrorKind::Network);
         assert_eq!(calls, 1);
+    }
+
+    #[test]
+    fn waits_are_slept_on_the_given_clock_in_steps_that_can_stop() {
+        let clock = ManualClock::new();
+        let mut delays = Vec::new();
+        let outcome: Result<()> = policy(4).run(
+            &clock,
+            |_| Err(Error::new(ErrorKind::ServerBusy, "503")),
+            |_, _, delay| delays.push(delay),
+            || false,
+        );
+        assert!(outcome.is_err());
+        assert_eq!(delays.len(), 3);
+        let slept: Duration = clock.sleeps().iter().sum();
+        assert_eq!(slept, delays.iter().sum::<Duration>());
+        assert!(clock.sleeps().iter().all(|step| *step <= STOP_CHECK));
     }
 }

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use ureq::Agent;
 use ureq::http::{self, Response};
 
-use crate::credentials::{Credentials, ProvideCredentials, unavailable};
+use super::credentials::{Credentials, ProvideCredentials, unavailable};
 use crate::error::Result;
 
 /// Largest reply read from a metadata endpoint.

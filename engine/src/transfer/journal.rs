@@ -13,8 +13,8 @@ use std::time::{Duration, SystemTime};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-use crate::checksum;
 use crate::error::{Error, Result};
+use crate::integrity::algorithm::sha256;
 
 /// Journals (and the partial downloads they name) older than this are removed.
 pub const STATE_MAX_AGE: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -117,7 +117,7 @@ pub(crate) struct Journal<H> {
 /// The journal file for a transfer named by `identity` (its parts joined): a digest, so any
 /// key or path gives a short, safe file name.
 pub(crate) fn path_for(state_dir: &Path, kind: &str, identity: &[&str]) -> PathBuf {
-    let digest = checksum::sha256(identity.join("\n").as_bytes());
+    let digest = sha256(identity.join("\n").as_bytes());
     state_dir.join(format!("{}.{kind}", hex::encode(&digest.as_bytes()[..16])))
 }
 
@@ -307,7 +307,7 @@ mod tests {
             .set_modified(long_ago)
             .unwrap();
         let fresh = path_for(dir.path(), "download", &["new"]);
-        Journal::create(&fresh, crate::journal::tests::header()).unwrap();
+        Journal::create(&fresh, self::header()).unwrap();
         clean_old_state(dir.path());
         assert!(!stale.exists() && !partial.exists());
         assert!(fresh.exists());

@@ -16,41 +16,37 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 
-use crate::checksum::{self, Digest, Record, Verification};
-use crate::client::{Inner, TransferOptions, TransferSummary};
+use super::multipart::Upload;
+use super::options::TransferOptions;
+use super::part_body::PartBody;
+use super::progress::{Event, Progress};
+use super::session::Transfer;
+use super::summary::TransferSummary;
 use crate::error::{Error, Result};
-use crate::location::S3Uri;
+use crate::integrity::Verification;
+use crate::integrity::algorithm::{Digest, composite};
+use crate::integrity::record::{METADATA_HEADER, Record};
 use crate::plan::{MAX_PARTS, MAX_SINGLE_PUT, Part, StreamPlan};
-use crate::progress::{Event, Progress};
-use crate::sign::Signer;
-use crate::upload::{Body, Upload};
-use crate::xml::CompletedPart;
+use crate::s3::xml::CompletedPart;
+use crate::size::Size;
 
 pub(crate) fn upload_stream(
-    inner: &Inner,
+    transfer: &Transfer<'_>,
     reader: &mut dyn Read,
-    destination: &S3Uri,
     options: &TransferOptions,
-    progress: &Progress,
 ) -> Result<TransferSummary> {
     let started = Instant::now();
-    destination.require_object_key()?;
     options.object.validate()?;
-    let plan = StreamPlan::new(inner.config.part_size, options.expected_size)?;
-    let signer = Signer::new(&inner.config, destination.bucket())?;
-    let (http, _cancellable) = progress.http(inner);
+    let config = transfer.config();
+    let progress = transfer.progress;
+    let plan = StreamPlan::new(config.part_size, options.expected_size)?;
     let mut upload = Upload {
-        inner,
-        http: &http,
-        signer: &signer,
-        key: destination.key(),
-        progress,
-        destination,
+        transfer,
         // The content type is guessed from the key: a stream has no file name.
-        object_headers: options.object.object_headers(Path::new(destination.key())),
+        object_headers: options.object.object_headers(Path::new(transfer.key())),
         condition: options.object.condition_headers(),
     };
-    let algorithm = inner.config.checksum_algorithm;
+    let algorithm = config.checksum_algorithm;
     let mut first = Vec::new();
     fill(reader, &mut first, plan.part_size(1), progress)?;
     // A first part that is not full is the whole stream; a full one may be too.
@@ -66,19 +62,19 @@ pub(crate) fn upload_stream(
             algorithm,
             part_size: (first.len() as u64).max(1),
             parts: parts.len() as u64,
-            composite: checksum::composite(parts),
+            composite: composite(parts),
             doubling_every: None,
         };
         upload
             .object_headers
-            .push((checksum::METADATA_HEADER.into(), record.to_metadata()));
+            .push((METADATA_HEADER.into(), record.to_metadata()));
         let size = first.len() as u64;
         progress.send(|| Event::Planned {
             total_bytes: size,
             part_size: size,
             parts: 1,
         });
-        upload.put_object(Body::buffer(&first), &digest)?;
+        upload.put_object(PartBody::buffer(&first), &digest)?;
         return Ok(TransferSummary {
             bytes: size,
             parts: 1,
@@ -118,7 +114,7 @@ pub(crate) fn upload_stream(
         algorithm,
         part_size: plan.part_size(1),
         parts: digests.len() as u64,
-        composite: checksum::composite(&digests),
+        composite: composite(&digests),
         doubling_every: plan.doubling_every().filter(|_| grew),
     };
     let verification = match upload.tag_record(&record) {
@@ -162,14 +158,14 @@ struct Pipeline<'a> {
 impl Pipeline<'_> {
     /// Sends the two parts already read, then the rest of the stream; returns its size.
     fn run(&self, reader: &mut dyn Read, plan: StreamPlan, first_two: [Vec<u8>; 2]) -> Result<u64> {
-        let inner = self.upload.inner;
-        let workers = inner.config.concurrency;
+        let transfer = self.upload.transfer;
+        let workers = transfer.config().concurrency;
         // Rendezvous: a buffer is handed over only when a worker is free to take it.
         let (full_tx, full_rx) = crossbeam_channel::bounded::<(Part, Vec<u8>)>(0);
         let (empty_tx, empty_rx) = crossbeam_channel::unbounded::<Vec<u8>>();
         let mut read_error = None;
         let mut total = 0;
-        inner.pool.in_place_scope(|scope| {
+        transfer.session.pool.in_place_scope(|scope| {
             for _ in 0..workers {
                 let (full_rx, empty_tx) = (full_rx.clone(), empty_tx.clone());
                 scope.spawn(move |_| self.send_parts(&full_rx, &empty_tx));
@@ -203,8 +199,8 @@ impl Pipeline<'_> {
         full: &Sender<(Part, Vec<u8>)>,
         empty: &Receiver<Vec<u8>>,
     ) -> Result<u64> {
-        let progress = self.upload.progress;
-        let most_buffers = self.upload.inner.config.concurrency + 1;
+        let progress = self.upload.transfer.progress;
+        let most_buffers = self.upload.transfer.config().concurrency + 1;
         let mut buffers = 2;
         let mut offset = 0;
         let mut number = 1u32;
@@ -239,7 +235,7 @@ impl Pipeline<'_> {
                 return Err(Error::invalid(format!(
                     "the stream is longer than 10,000 parts can hold ({} read so far); give \
                      its size (expected size) so the part size can be chosen for it",
-                    crate::plan::format_size(offset)
+                    Size(offset)
                 )));
             }
             let part = Part {
@@ -262,10 +258,18 @@ impl Pipeline<'_> {
     fn send_parts(&self, full: &Receiver<(Part, Vec<u8>)>, empty: &Sender<Vec<u8>>) {
         for (part, buffer) in full {
             if !self.failed() {
-                let digest = self.upload.inner.config.checksum_algorithm.digest(&buffer);
-                let sent =
-                    self.upload
-                        .upload_part(self.upload_id, part, Body::buffer(&buffer), &digest);
+                let digest = self
+                    .upload
+                    .transfer
+                    .config()
+                    .checksum_algorithm
+                    .digest(&buffer);
+                let sent = self.upload.upload_part(
+                    self.upload_id,
+                    part,
+                    PartBody::buffer(&buffer),
+                    &digest,
+                );
                 match sent {
                     Ok(done) => self
                         .done
@@ -289,6 +293,6 @@ impl Pipeline<'_> {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .is_some()
-            || self.upload.progress.check_cancelled().is_err()
+            || self.upload.transfer.progress.check_cancelled().is_err()
     }
 }

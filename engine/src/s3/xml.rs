@@ -5,8 +5,9 @@ use std::fmt::Write as _;
 
 use roxmltree::{Document, Node};
 
-use crate::checksum::ChecksumAlgorithm;
+use super::paginate::Page;
 use crate::error::{Error, ErrorKind, Result, ServiceError};
+use crate::integrity::ChecksumAlgorithm;
 
 fn parse(body: &str) -> Result<Document<'_>> {
     Document::parse(body).map_err(|err| {
@@ -91,17 +92,8 @@ pub fn complete_body(parts: &[CompletedPart], algorithm: ChecksumAlgorithm) -> S
     body
 }
 
-/// One page of a ListParts reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PartsPage {
-    /// (part number, ETag) pairs.
-    pub parts: Vec<(u32, String)>,
-    /// The marker of the next page, when the listing is truncated.
-    pub next: Option<u32>,
-}
-
 /// Reads a ListParts reply.
-pub fn parse_list_parts(body: &str) -> Result<PartsPage> {
+pub fn parse_list_parts(body: &str) -> Result<Page<(u32, String), u32>> {
     let doc = parse(body)?;
     let root = doc.root_element();
     let bad = || {
@@ -121,8 +113,11 @@ pub fn parse_list_parts(body: &str) -> Result<PartsPage> {
     let next = child_text(root, "NextPartNumberMarker").and_then(|n| n.parse().ok());
     match (truncated, next) {
         (true, None) => Err(bad()),
-        (true, next) => Ok(PartsPage { parts, next }),
-        (false, _) => Ok(PartsPage { parts, next: None }),
+        (true, next) => Ok(Page { items: parts, next }),
+        (false, _) => Ok(Page {
+            items: parts,
+            next: None,
+        }),
     }
 }
 
@@ -176,17 +171,8 @@ pub struct MultipartUpload {
     pub initiated: Option<String>,
 }
 
-/// One page of a ListMultipartUploads reply.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct UploadsPage {
-    /// The uploads on this page.
-    pub uploads: Vec<MultipartUpload>,
-    /// Markers for the next page, when the listing is truncated.
-    pub next: Option<(String, String)>,
-}
-
 /// Reads a ListMultipartUploads reply.
-pub fn parse_list_uploads(body: &str) -> Result<UploadsPage> {
+pub fn parse_list_uploads(body: &str) -> Result<Page<MultipartUpload, (String, String)>> {
     let doc = parse(body)?;
     let root = doc.root_element();
     let uploads = children(root, "Upload")
@@ -211,7 +197,10 @@ pub fn parse_list_uploads(body: &str) -> Result<UploadsPage> {
             ))
         })
         .flatten();
-    Ok(UploadsPage { uploads, next })
+    Ok(Page {
+        items: uploads,
+        next,
+    })
 }
 
 /// One object, as ListObjectsV2 reports it.
@@ -228,17 +217,8 @@ pub struct ObjectInfo {
     pub etag: Option<String>,
 }
 
-/// One page of a ListObjectsV2 reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ObjectsPage {
-    /// The objects on this page.
-    pub objects: Vec<ObjectInfo>,
-    /// The continuation token for the next page, when the listing is truncated.
-    pub next: Option<String>,
-}
-
 /// Reads a ListObjectsV2 reply; keys are decoded when it says `EncodingType` `url`.
-pub fn parse_list_objects(body: &str) -> Result<ObjectsPage> {
+pub fn parse_list_objects(body: &str) -> Result<Page<ObjectInfo, String>> {
     let doc = parse(body)?;
     let root = doc.root_element();
     let url_encoded = children(root, "EncodingType")
@@ -277,7 +257,10 @@ pub fn parse_list_objects(body: &str) -> Result<ObjectsPage> {
             "the server's ListObjectsV2 reply is truncated but has no NextContinuationToken",
         ));
     }
-    Ok(ObjectsPage { objects, next })
+    Ok(Page {
+        items: objects,
+        next,
+    })
 }
 
 /// Decodes `encoding-type=url` text: `+` is a space, `%XX` a byte. Invalid text is kept as is.
@@ -321,12 +304,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            page.parts,
+            page.items,
             [(1, "\"a\"".to_owned()), (2, "\"b\"".to_owned())]
         );
         assert_eq!(page.next, Some(2));
         let last = parse_list_parts("<R><IsTruncated>false</IsTruncated></R>").unwrap();
-        assert_eq!((last.parts.len(), last.next), (0, None));
+        assert_eq!((last.items.len(), last.next), (0, None));
         assert!(parse_list_parts("<R><IsTruncated>true</IsTruncated></R>").is_err());
         assert!(parse_list_parts("<R><Part><PartNumber>x</PartNumber></Part></R>").is_err());
     }
@@ -421,14 +404,14 @@ mod tests {
             <Upload><Key>k2</Key><UploadId>u2</UploadId></Upload>
             </ListMultipartUploadsResult>"#;
         let page = parse_list_uploads(body).unwrap();
-        assert_eq!(page.uploads.len(), 2);
+        assert_eq!(page.items.len(), 2);
         assert_eq!(
-            page.uploads[0].initiated.as_deref(),
+            page.items[0].initiated.as_deref(),
             Some("2026-01-01T00:00:00Z")
         );
         assert_eq!(page.next, Some(("k2".into(), "u2".into())));
         let last = parse_list_uploads("<ListMultipartUploadsResult><IsTruncated>false</IsTruncated></ListMultipartUploadsResult>").unwrap();
-        assert!(last.uploads.is_empty() && last.next.is_none());
+        assert!(last.items.is_empty() && last.next.is_none());
     }
 
     #[test]
@@ -443,7 +426,7 @@ mod tests {
         let page = parse_list_objects(body).unwrap();
         assert_eq!(page.next.as_deref(), Some("tok/en=="));
         assert_eq!(
-            page.objects[0],
+            page.items[0],
             ObjectInfo {
                 key: "a/1".into(),
                 size: 1_048_576,
@@ -451,15 +434,12 @@ mod tests {
                 etag: Some("\"e1\"".into()),
             }
         );
-        assert_eq!(
-            (page.objects[1].size, page.objects[1].etag.as_ref()),
-            (0, None)
-        );
+        assert_eq!((page.items[1].size, page.items[1].etag.as_ref()), (0, None));
         let last = parse_list_objects(
             "<Result><IsTruncated>false</IsTruncated><Contents><Key>k</Key><Size>3</Size></Contents></Result>",
         )
         .unwrap();
-        assert_eq!((last.objects.len(), last.next), (1, None));
+        assert_eq!((last.items.len(), last.next), (1, None));
         let bad = parse_list_objects("<R><IsTruncated>true</IsTruncated></R>").unwrap_err();
         assert_eq!(bad.kind(), ErrorKind::Protocol);
         let bad = parse_list_objects("<R><Contents><Key>k</Key><Size>x</Size></Contents></R>");
@@ -471,8 +451,8 @@ mod tests {
         let body = "<ListBucketResult><EncodingType>url</EncodingType>\
             <Contents><Key>a+b%2Bc%C3%A9%zz</Key><Size>1</Size></Contents></ListBucketResult>";
         let page = parse_list_objects(body).unwrap();
-        assert_eq!(page.objects[0].key, "a b+c\u{e9}%zz");
+        assert_eq!(page.items[0].key, "a b+c\u{e9}%zz");
         let plain = "<R><Contents><Key>a+b%2B</Key><Size>1</Size></Contents></R>";
-        assert_eq!(parse_list_objects(plain).unwrap().objects[0].key, "a+b%2B");
+        assert_eq!(parse_list_objects(plain).unwrap().items[0].key, "a+b%2B");
     }
 }

@@ -1,16 +1,18 @@
 //! Progress events, sent on a crossbeam channel the caller chooses, and the cancel token the
 //! workers consult as they go. The engine never prints.
 
+use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use crate::client::{Inner, TransferSummary};
+use super::summary::TransferSummary;
 use crate::error::{Error, ErrorKind, Result};
-use crate::http::Http;
 use crate::plan::Part;
+use crate::s3::call::Observer;
+use crate::s3::http::Http;
 
 /// Bytes a worker moves between two [`Event::Bytes`] reports.
 pub(crate) const REPORT_EVERY: usize = 1024 * 1024;
@@ -118,7 +120,7 @@ impl CancelToken {
     }
 
     /// Registers a transfer's agent until the returned guard drops.
-    fn register(&self, http: &Http) -> Registration {
+    pub(crate) fn register(&self, http: &Http) -> Registration {
         static NEXT: AtomicU64 = AtomicU64::new(0);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
         lock(&self.inner.agents).push((id, http.clone()));
@@ -185,17 +187,9 @@ impl Progress {
         Self { sink, cancel }
     }
 
-    /// The agent for this transfer: the client's shared one, or, when the transfer can be
-    /// cancelled, one of its own that the token can shut down while the guard lives.
-    pub fn http(&self, inner: &Inner) -> (Http, Option<Registration>) {
-        match &self.cancel {
-            None => (inner.http.clone(), None),
-            Some(token) => {
-                let http = Http::new(&inner.config);
-                let registration = token.register(&http);
-                (http, Some(registration))
-            }
-        }
+    /// The token that cancels this transfer, if it can be cancelled.
+    pub fn cancel_token(&self) -> Option<&CancelToken> {
+        self.cancel.as_ref()
     }
 
     /// Fails with [`ErrorKind::Cancelled`] once the transfer was cancelled.
@@ -206,7 +200,6 @@ impl Progress {
         Ok(())
     }
 
-    /// Sends an event. A receiver that has gone away does not stop the transfer.
     /// Reports `part` as already done by an earlier, interrupted run.
     pub fn resumed(&self, part: Part) {
         self.send(|| Event::PartStarted {
@@ -220,6 +213,7 @@ impl Progress {
         self.send(|| Event::PartDone { part: part.number });
     }
 
+    /// Sends an event. A receiver that has gone away does not stop the transfer.
     pub fn send(&self, event: impl FnOnce() -> Event) {
         match &self.sink {
             EventSink::None => {}
@@ -240,5 +234,112 @@ impl Progress {
             },
         });
         outcome
+    }
+
+    /// Sends a notice.
+    pub fn notice(&self, message: impl Into<String>) {
+        self.send(|| Event::Notice(message.into()));
+    }
+}
+
+/// A transfer's requests that are not about one part: retries are reported as part 0, and a
+/// request cut short by a cancellation ends with the cancellation.
+impl Observer for Progress {
+    fn before_attempt(&self) -> Result<()> {
+        self.check_cancelled()
+    }
+
+    fn retrying(&self, attempt: u32, error: &Error, delay: Duration) {
+        self.send(|| Event::Retry {
+            part: 0,
+            attempt,
+            reason: error.to_string(),
+            delay,
+            discarded: 0,
+        });
+    }
+
+    fn stopped(&self) -> bool {
+        self.check_cancelled().is_err()
+    }
+
+    fn outcome(&self, error: Error) -> Error {
+        match self.check_cancelled() {
+            Err(cancelled) if error.kind() != ErrorKind::Cancelled => cancelled,
+            _ => error,
+        }
+    }
+}
+
+/// The attempts of one part's request: what each attempt reports in [`Event::Bytes`] is
+/// counted, so that a retry can say how many of those bytes it discards.
+pub(crate) struct PartAttempts<'a> {
+    progress: &'a Progress,
+    part: u32,
+    reported: Cell<u64>,
+    /// Whether the last attempt failed on the network (not with a reply from the server).
+    network_failed: Cell<bool>,
+}
+
+impl<'a> PartAttempts<'a> {
+    pub fn new(progress: &'a Progress, part: u32) -> Self {
+        Self {
+            progress,
+            part,
+            reported: Cell::new(0),
+            network_failed: Cell::new(false),
+        }
+    }
+
+    /// Whether the attempt before this one failed on the network; asking forgets it.
+    pub fn take_network_failure(&self) -> bool {
+        self.network_failed.take()
+    }
+
+    /// Bytes the current attempt reported so far.
+    pub fn reported(&self) -> &Cell<u64> {
+        &self.reported
+    }
+
+    pub fn progress(&self) -> &'a Progress {
+        self.progress
+    }
+
+    /// Reports `bytes` more of the part moved.
+    pub fn moved(&self, bytes: u64) {
+        if bytes > 0 {
+            self.progress.send(|| Event::Bytes {
+                part: self.part,
+                bytes,
+            });
+            self.reported.set(self.reported.get() + bytes);
+        }
+    }
+}
+
+impl Observer for PartAttempts<'_> {
+    fn before_attempt(&self) -> Result<()> {
+        self.progress.check_cancelled()?;
+        self.reported.set(0);
+        Ok(())
+    }
+
+    fn retrying(&self, attempt: u32, error: &Error, delay: Duration) {
+        self.network_failed.set(error.kind() == ErrorKind::Network);
+        self.progress.send(|| Event::Retry {
+            part: self.part,
+            attempt,
+            reason: error.to_string(),
+            delay,
+            discarded: self.reported.get(),
+        });
+    }
+
+    fn stopped(&self) -> bool {
+        self.progress.stopped()
+    }
+
+    fn outcome(&self, error: Error) -> Error {
+        self.progress.outcome(error)
     }
 }

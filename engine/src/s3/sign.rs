@@ -8,9 +8,22 @@ use rusty_s3::actions::S3Action;
 use rusty_s3::{Bucket, Method, UrlStyle};
 use url::Url;
 
-use crate::config::{Addressing, Config};
+use super::object_options::Header;
 use crate::error::{Error, Result};
-use crate::object_options::Header;
+use crate::settings::{Addressing, Config};
+
+/// The request a presigned URL allows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum PresignMethod {
+    /// GetObject: download the object.
+    #[default]
+    Get,
+    /// PutObject: upload (or replace) the object with a plain PUT of the body.
+    Put,
+}
+
+/// The longest expiry S3 accepts for a presigned URL: 7 days.
+pub const MAX_PRESIGN_EXPIRY: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// A presigned request: send `method` to `url` with exactly these headers (they were signed).
 #[derive(Clone)]
@@ -40,6 +53,7 @@ impl Stamp {
 }
 
 /// Signs requests against one bucket.
+#[derive(Debug)]
 pub(crate) struct Signer {
     bucket: Bucket,
     expiry: Duration,
@@ -194,16 +208,24 @@ impl Signer {
         )
     }
 
-    /// A URL anyone may use until `expires` after `now`: GetObject, or PutObject when `put`.
-    pub fn presign_object(&self, key: &str, put: bool, expires: Duration, at: &Stamp) -> Url {
-        if put {
-            self.bucket
-                .put_object(Some(&*at.credentials), key)
-                .sign_with_time(expires, &at.time)
-        } else {
-            self.bucket
-                .get_object(Some(&*at.credentials), key)
-                .sign_with_time(expires, &at.time)
+    /// A URL anyone may use for `method` on `key` until `expires` after the stamp's time.
+    pub fn presign_object(
+        &self,
+        key: &str,
+        method: PresignMethod,
+        expires: Duration,
+        at: &Stamp,
+    ) -> Url {
+        let credentials = Some(&*at.credentials);
+        match method {
+            PresignMethod::Put => self
+                .bucket
+                .put_object(credentials, key)
+                .sign_with_time(expires, &at.time),
+            PresignMethod::Get => self
+                .bucket
+                .get_object(credentials, key)
+                .sign_with_time(expires, &at.time),
         }
     }
 
@@ -293,7 +315,7 @@ impl Signer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Credentials;
+    use crate::settings::Credentials;
 
     const ACCESS_KEY: &str = "AKIAIOSFODNN7EXAMPLE";
     const SECRET_KEY: &str = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
@@ -343,11 +365,11 @@ mod tests {
     fn presigned_object_urls_carry_their_expiry() {
         let signer = Signer::new(&config("http://127.0.0.1:1", Addressing::Path), "bkt").unwrap();
         let now = stamp(Timestamp::UNIX_EPOCH);
-        let url = signer.presign_object("a b", true, Duration::from_secs(90), &now);
+        let url = signer.presign_object("a b", PresignMethod::Put, Duration::from_secs(90), &now);
         assert_eq!(url.path(), "/bkt/a%20b");
         let query = url.query().unwrap();
         assert!(query.contains("X-Amz-Expires=90"), "{query}");
-        let get = signer.presign_object("a b", false, Duration::from_secs(90), &now);
+        let get = signer.presign_object("a b", PresignMethod::Get, Duration::from_secs(90), &now);
         assert_ne!(get, url, "the method is signed");
     }
 

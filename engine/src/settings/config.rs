@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use url::Url;
 
-use crate::checksum::ChecksumAlgorithm;
-use crate::credentials::CredentialSource;
+use super::credentials::CredentialSource;
 use crate::error::{Error, Result};
+use crate::integrity::ChecksumAlgorithm;
 use crate::plan::{self, DEFAULT_PART_SIZE};
 
 /// Parts (or ranges) in flight at once, by default.
@@ -256,7 +256,7 @@ impl ConfigBuilder {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::credentials::Credentials;
+    use crate::settings::Credentials;
 
     fn builder() -> ConfigBuilder {
         Config::builder(Credentials::new("AKID", "SECRET"))
@@ -277,7 +277,7 @@ mod tests {
     fn invalid_settings_are_refused() {
         assert!(builder().concurrency(0).build().is_err());
         assert!(builder().concurrency(MAX_CONCURRENCY + 1).build().is_err());
-        assert!(builder().part_size(plan::MIB).build().is_err());
+        assert!(builder().part_size(crate::size::MIB).build().is_err());
         assert!(builder().multipart_threshold(0).build().is_err());
         assert!(builder().endpoint("ftp://host").build().is_err());
         assert!(builder().endpoint("not a url").build().is_err());

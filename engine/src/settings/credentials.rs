@@ -3,10 +3,11 @@
 
 use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jiff::{SignedDuration, Timestamp};
 
+use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 
 /// How long before their expiry temporary credentials are replaced, by default. AWS makes new
@@ -119,6 +120,7 @@ enum Source {
 struct Refreshing {
     provider: Box<dyn ProvideCredentials>,
     margin: Duration,
+    clock: Arc<dyn Clock>,
     cache: Mutex<Option<Cached>>,
 }
 
@@ -127,7 +129,7 @@ struct Cached {
     expires: Option<Timestamp>,
     /// No new fetch before this, unless the credentials have expired: a provider may keep
     /// handing out credentials already inside the margin, or fail for a while.
-    quiet_until: Instant,
+    quiet_until: Timestamp,
 }
 
 impl CredentialSource {
@@ -153,10 +155,20 @@ impl CredentialSource {
         provider: impl ProvideCredentials + 'static,
         margin: Duration,
     ) -> Self {
+        Self::refreshing_on(provider, margin, Arc::new(SystemClock))
+    }
+
+    /// [`CredentialSource::refreshing_with_margin`], telling the time by `clock`.
+    pub(crate) fn refreshing_on(
+        provider: impl ProvideCredentials + 'static,
+        margin: Duration,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         Self {
             inner: Arc::new(Source::Refreshing(Refreshing {
                 provider: Box::new(provider),
                 margin,
+                clock,
                 cache: Mutex::new(None),
             })),
         }
@@ -211,14 +223,14 @@ impl Refreshing {
     fn current(&self) -> Result<Arc<rusty_s3::Credentials>> {
         // One thread fetches while the others wait for its result: fetches are rare and short.
         let mut cache = self.cache.lock().unwrap_or_else(PoisonError::into_inner);
-        let now = Timestamp::now();
+        let now = self.clock.now();
         if let Some(cached) = cache.as_ref() {
             let expired = cached.expires.is_some_and(|expires| expires <= now);
-            if !expired && (!self.is_due(cached, now) || Instant::now() < cached.quiet_until) {
+            if !expired && (!self.is_due(cached, now) || now < cached.quiet_until) {
                 return Ok(Arc::clone(&cached.signing));
             }
         }
-        let quiet_until = Instant::now() + (self.margin / 10).min(Duration::from_secs(30));
+        let quiet_until = now + (self.margin / 10).min(Duration::from_secs(30));
         let fetched = self.provider.provide().and_then(|fresh| {
             if fresh.access_key.is_empty() || fresh.secret_key.is_empty() {
                 return Err(unavailable(format!(
@@ -234,7 +246,7 @@ impl Refreshing {
                 let mut cached = Cached {
                     signing: Arc::clone(&signing),
                     expires: fresh.expires,
-                    quiet_until: Instant::now(),
+                    quiet_until: now,
                 };
                 if self.is_due(&cached, now) {
                     cached.quiet_until = quiet_until;
@@ -268,16 +280,19 @@ pub(crate) fn unavailable(message: impl Into<String>) -> Error {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
     use super::*;
+    use crate::clock::testing::ManualClock;
 
-    /// Hands out `key-N` expiring `lifetime` after each fetch; fails while `failing` is set.
+    /// Hands out `key-N` expiring `lifetime` after each fetch, by `clock`; fails while
+    /// `failing` is set.
     #[derive(Debug)]
     struct Counter {
         fetches: AtomicUsize,
         lifetime: SignedDuration,
-        failing: std::sync::atomic::AtomicBool,
+        failing: AtomicBool,
+        clock: Arc<ManualClock>,
     }
 
     impl ProvideCredentials for Arc<Counter> {
@@ -288,22 +303,27 @@ mod tests {
             }
             Ok(Credentials::new(format!("key-{n}"), "secret")
                 .with_session_token("token")
-                .with_expiry(Timestamp::now() + self.lifetime))
+                .with_expiry(self.clock.now() + self.lifetime))
         }
     }
 
-    fn counter(lifetime: SignedDuration) -> Arc<Counter> {
-        Arc::new(Counter {
+    /// A provider of credentials living `lifetime`, and a source refreshing them `margin`
+    /// before they expire, both on one manual clock.
+    fn counter(lifetime: SignedDuration, margin: Duration) -> (Arc<Counter>, CredentialSource) {
+        let clock = Arc::new(ManualClock::new());
+        let provider = Arc::new(Counter {
             fetches: AtomicUsize::new(0),
             lifetime,
             failing: false.into(),
-        })
+            clock: Arc::clone(&clock),
+        });
+        let source = CredentialSource::refreshing_on(Arc::clone(&provider), margin, clock);
+        (provider, source)
     }
 
     #[test]
     fn fresh_credentials_are_fetched_once_and_cached() {
-        let provider = counter(SignedDuration::from_hours(1));
-        let source = CredentialSource::refreshing(Arc::clone(&provider));
+        let (provider, source) = counter(SignedDuration::from_hours(1), DEFAULT_REFRESH_MARGIN);
         assert_eq!(source.current().unwrap().key(), "key-0");
         assert_eq!(source.clone().current().unwrap().key(), "key-0");
         assert_eq!(provider.fetches.load(Ordering::SeqCst), 1);
@@ -311,40 +331,36 @@ mod tests {
 
     #[test]
     fn credentials_are_replaced_as_soon_as_they_enter_the_margin() {
-        let provider = counter(SignedDuration::from_millis(10_200));
-        let source = CredentialSource::refreshing_with_margin(
-            Arc::clone(&provider),
-            Duration::from_secs(10),
-        );
+        let (provider, source) =
+            counter(SignedDuration::from_millis(10_200), Duration::from_secs(10));
         assert_eq!(source.current().unwrap().key(), "key-0");
-        std::thread::sleep(Duration::from_millis(300));
+        provider.clock.advance(Duration::from_millis(300));
         // Well inside the quiet second a failed or stale fetch would wait.
         assert_eq!(source.current().unwrap().key(), "key-1");
     }
 
     #[test]
     fn credentials_inside_the_margin_are_replaced_but_not_hammered() {
-        let provider = counter(SignedDuration::from_secs(1));
         let margin = Duration::from_millis(1200);
-        let source = CredentialSource::refreshing_with_margin(Arc::clone(&provider), margin);
+        let (provider, source) = counter(SignedDuration::from_secs(1), margin);
         assert_eq!(source.current().unwrap().key(), "key-0");
         // Every fetch returns credentials already inside the margin: wait a tenth of it.
         assert_eq!(source.current().unwrap().key(), "key-0");
-        std::thread::sleep(margin / 10 + Duration::from_millis(50));
+        provider
+            .clock
+            .advance(margin / 10 + Duration::from_millis(50));
         assert_eq!(source.current().unwrap().key(), "key-1");
         assert_eq!(provider.fetches.load(Ordering::SeqCst), 2);
     }
 
     #[test]
     fn a_failed_refresh_keeps_unexpired_credentials_but_not_expired_ones() {
-        let provider = counter(SignedDuration::from_millis(1500));
-        let source =
-            CredentialSource::refreshing_with_margin(Arc::clone(&provider), Duration::from_secs(1));
+        let (provider, source) = counter(SignedDuration::from_millis(1500), Duration::from_secs(1));
         assert_eq!(source.current().unwrap().key(), "key-0");
         provider.failing.store(true, Ordering::SeqCst);
-        std::thread::sleep(Duration::from_millis(600));
+        provider.clock.advance(Duration::from_millis(600));
         assert_eq!(source.current().unwrap().key(), "key-0", "still valid");
-        std::thread::sleep(Duration::from_millis(1000));
+        provider.clock.advance(Duration::from_millis(1000));
         let err = source.current().unwrap_err();
         assert_eq!(err.kind(), ErrorKind::Credentials);
         provider.failing.store(false, Ordering::SeqCst);

@@ -10,38 +10,26 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Instant;
 
-use crate::checksum::InOrder;
-use crate::client::{Inner, TransferSummary, VerifyMode};
-use crate::download::{Download, RemoteObject};
+use super::options::VerifyMode;
+use super::progress::Event;
+use super::ranged::{Download, RemoteObject};
+use super::session::Transfer;
+use super::summary::TransferSummary;
 use crate::error::{Error, Result};
-use crate::location::S3Uri;
+use crate::integrity::in_order::InOrder;
 use crate::plan::{self, DEFAULT_PART_SIZE, PartPlan};
-use crate::progress::{Event, Progress};
-use crate::sign::Signer;
 
 pub(crate) fn download_to_writer(
-    inner: &Inner,
-    source: &S3Uri,
+    transfer: &Transfer<'_>,
     writer: &mut dyn Write,
-    progress: &Progress,
     verify: VerifyMode,
 ) -> Result<TransferSummary> {
     let started = Instant::now();
-    source.require_object_key()?;
-    let signer = Signer::new(&inner.config, source.bucket())?;
-    let (http, _cancellable) = progress.http(inner);
-    let download = Download {
-        inner,
-        http: &http,
-        signer: &signer,
-        key: source.key(),
-        progress,
-    };
+    let config = transfer.config();
+    let progress = transfer.progress;
+    let download = Download { transfer };
     let object = download.head(verify)?;
-    let plan = plan::plan_download(
-        object.size,
-        inner.config.part_size.unwrap_or(DEFAULT_PART_SIZE),
-    );
+    let plan = plan::plan_download(object.size, config.part_size.unwrap_or(DEFAULT_PART_SIZE));
     progress.send(|| Event::Planned {
         total_bytes: plan.total,
         part_size: plan.part_size,
@@ -51,14 +39,14 @@ pub(crate) fn download_to_writer(
         download: &download,
         object: &object,
         plan,
-        slots: inner.config.concurrency as u64 + 1,
+        slots: config.concurrency as u64 + 1,
         next_claim: AtomicU64::new(0),
         state: Mutex::new(State::default()),
         changed: Condvar::new(),
     };
     let mut check = InOrder::new(object.expected.clone());
-    inner.pool.in_place_scope(|scope| {
-        for _ in 0..inner.config.concurrency {
+    transfer.session.pool.in_place_scope(|scope| {
+        for _ in 0..config.concurrency {
             scope.spawn(|_| window.fetch_ranges());
         }
         window.write_in_order(writer, &mut check);

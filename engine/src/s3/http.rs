@@ -6,10 +6,10 @@ use ureq::config::AutoHeaderValue;
 use ureq::http::{self, Response};
 use ureq::{Agent, Body, SendBody};
 
-use crate::config::Config;
+use super::sign::SignedRequest;
+use super::xml;
 use crate::error::{Error, ErrorKind, Result, ServiceError};
-use crate::sign::SignedRequest;
-use crate::xml;
+use crate::settings::Config;
 
 /// Largest S3 XML reply read into memory (listings are at most a few hundred KiB).
 const MAX_XML_REPLY: u64 = 16 * 1024 * 1024;

@@ -1,0 +1,121 @@
+//! s3mt's integrity record: what an upload stores with the object (in its user metadata, or for
+//! a stream in a tag) so that any server's copy can be checked without the server's help. Pure.
+
+use super::algorithm::{ChecksumAlgorithm, Digest, from_base64, to_base64};
+use crate::plan;
+
+/// The user-metadata header holding s3mt's integrity record (named for its composite, which is
+/// a SHA-256 whatever the part checksums are).
+pub(crate) const METADATA_HEADER: &str = "x-amz-meta-s3mt-sha256";
+
+/// The object tag holding s3mt's record when it could not go in the metadata (streams).
+pub(crate) const RECORD_TAG: &str = "s3mt-sha256";
+
+/// The integrity record s3mt stores with an object (in its user metadata, or for a stream in
+/// a tag): the part size, the part count, the part checksum algorithm and the composite (SHA-256
+/// of the part checksums), so any server can be checked without its help. A stream's parts may
+/// grow: then the first part has `part_size` and the size doubles every `doubling_every` parts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Record {
+    pub algorithm: ChecksumAlgorithm,
+    pub part_size: u64,
+    pub parts: u64,
+    pub composite: Digest,
+    pub doubling_every: Option<u32>,
+}
+
+impl Record {
+    /// The value: `v1 part-size=N parts=M sha256=BASE64` (`crc64nvme=` for CRC-64/NVME parts),
+    /// then ` doubling-every=K` when parts grow.
+    pub fn to_metadata(&self) -> String {
+        let mut value = format!(
+            "v1 part-size={} parts={} {}={}",
+            self.part_size,
+            self.parts,
+            self.algorithm.record_field(),
+            to_base64(&self.composite)
+        );
+        if let Some(every) = self.doubling_every {
+            value.push_str(&format!(" doubling-every={every}"));
+        }
+        value
+    }
+
+    /// The size of part `number` (1-based; the last part may be shorter).
+    pub fn part_size_of(&self, number: u32) -> u64 {
+        plan::grown_part_size(self.part_size, self.doubling_every, number)
+    }
+
+    /// Reads a metadata value written by [`Record::to_metadata`].
+    pub fn from_metadata(value: &str) -> Option<Self> {
+        let mut fields = value.split_whitespace();
+        (fields.next()? == "v1").then_some(())?;
+        let mut field = |name: &str| fields.next()?.strip_prefix(name)?.strip_prefix('=');
+        let part_size: u64 = field("part-size")?.parse().ok()?;
+        let parts: u64 = field("parts")?.parse().ok()?;
+        let (name, composite) = fields.next()?.split_once('=')?;
+        let algorithm = ChecksumAlgorithm::ALL
+            .into_iter()
+            .find(|algorithm| algorithm.record_field() == name)?;
+        let composite = from_base64(composite).filter(|bytes| bytes.len() == 32)?;
+        let composite = Digest::from_bytes(&composite);
+        let doubling_every = match fields.next() {
+            None => None,
+            Some(field) => Some(field.strip_prefix("doubling-every=")?.parse().ok()?),
+        };
+        (part_size > 0 && doubling_every != Some(0)).then_some(Self {
+            algorithm,
+            part_size,
+            parts,
+            composite,
+            doubling_every,
+        })
+    }
+
+    /// Whether an object of `size` bytes has exactly this record's number of parts.
+    pub fn fits(&self, size: u64) -> bool {
+        if self.doubling_every.is_none() {
+            return size.div_ceil(self.part_size) == self.parts;
+        }
+        // Parts before the last are full: walk them (at most 10,000).
+        let (mut covered, mut parts) = (0, 0);
+        while covered < size && parts <= plan::MAX_PARTS {
+            parts += 1;
+            covered += self.part_size_of(parts as u32);
+        }
+        parts == self.parts
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrity::algorithm::sha256;
+
+    #[test]
+    fn record_round_trips_through_metadata_and_checks_the_size() {
+        let record = Record {
+            algorithm: ChecksumAlgorithm::Sha256,
+            part_size: 5 << 20,
+            parts: 3,
+            composite: sha256(b"x"),
+            doubling_every: None,
+        };
+        let value = record.to_metadata();
+        assert!(
+            value.starts_with("v1 part-size=5242880 parts=3 sha256="),
+            "{value}"
+        );
+        assert_eq!(Record::from_metadata(&value), Some(record.clone()));
+        assert!(record.fits((10 << 20) + 1));
+        assert!(!record.fits(10 << 20), "2 parts, not 3");
+        for bad in [
+            "",
+            "v2 part-size=1 parts=1 sha256=AA==",
+            "v1 parts=3",
+            "v1 part-size=0 parts=0 sha256=AA==",
+        ] {
+            assert_eq!(Record::from_metadata(bad), None, "{bad}");
+        }
+    }
+}

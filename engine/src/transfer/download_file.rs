@@ -1,0 +1,267 @@
+//! Object -> file: learn size and ETag, reserve and map a temporary file beside the
+//! destination (or an interrupted run's partial file), fill it with concurrent ranged GETs,
+//! verify, sync, and rename it over the destination.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use tempfile::NamedTempFile;
+
+use super::journal::{self, Done, DownloadHeader, Journal};
+use super::options::VerifyMode;
+use super::progress::{Event, REPORT_EVERY};
+use super::ranged::{Download, RemoteObject};
+use super::resume;
+use super::session::Transfer;
+use super::summary::TransferSummary;
+use crate::error::{Error, ErrorKind, Result};
+use crate::integrity::Verification;
+use crate::integrity::algorithm::{ChecksumAlgorithm, Digest, Hasher, composite};
+use crate::integrity::expected::Expected;
+use crate::integrity::in_order::InOrder;
+use crate::integrity::record::Record;
+use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
+use crate::plan::{self, DEFAULT_PART_SIZE, PartPlan};
+use crate::size::Size;
+
+pub(crate) fn download_file(
+    transfer: &Transfer<'_>,
+    destination: &Path,
+    verify: VerifyMode,
+) -> Result<TransferSummary> {
+    let started = Instant::now();
+    let directory = destination_directory(destination)?;
+    let config = transfer.config();
+    let progress = transfer.progress;
+    let download = Download { transfer };
+    let object = download.head(verify)?;
+
+    // With s3mt's record of equal parts, ranges are the upload's parts, so each part's digest
+    // is checked as it lands; otherwise the file is checked in order once complete.
+    let range_size = match per_part_record(&object.expected) {
+        Some(record) => record.part_size,
+        None => config.part_size.unwrap_or(DEFAULT_PART_SIZE),
+    };
+    let plan = plan::plan_download(object.size, range_size);
+    let (temporary, journal) = match (&config.state_dir, &object.etag) {
+        // Without an ETag, a later run could not tell whether the object changed.
+        (Some(dir), Some(etag)) => {
+            journal::clean_old_state(dir);
+            let header =
+                resume::download_header(transfer, destination, &directory, etag, object.size, plan);
+            resume::open_partial(transfer, dir, &header)?
+        }
+        _ => (temporary_file(destination, &directory)?, None),
+    };
+    let outcome = (|| -> Result<(DestinationMap, Verification)> {
+        let mut map = DestinationMap::new(temporary.as_file(), object.size).map_err(|err| {
+            Error::local_io(
+                format_args!(
+                    "cannot reserve {} in {}",
+                    Size(object.size),
+                    directory.display()
+                ),
+                err,
+            )
+        })?;
+        progress.send(|| Event::Planned {
+            total_bytes: plan.total,
+            part_size: plan.part_size,
+            parts: plan.count(),
+        });
+        let verification = fetch_verified(&download, &object, plan, &mut map, journal.as_ref())?;
+        Ok((map, verification))
+    })();
+    let (map, verification) = match outcome {
+        Ok(done) => done,
+        Err(error) => match journal {
+            Some(journal) if error.kind().is_resumable() => {
+                let partial = journal.header.partial.clone();
+                // Disarmed: the partial file stays for the next run.
+                let _ = temporary.into_temp_path().keep();
+                return Err(error.note(format_args!(
+                    "the partial download is kept in {}: run the same command again to resume, \
+                     or delete it",
+                    partial.display()
+                )));
+            }
+            journal => {
+                if let Some(journal) = journal {
+                    journal.remove();
+                }
+                return Err(error);
+            }
+        },
+    };
+    commit(temporary, map, destination, &directory)?;
+    if let Some(journal) = journal {
+        journal.remove();
+    }
+    Ok(TransferSummary {
+        bytes: object.size,
+        parts: plan.count(),
+        elapsed: started.elapsed(),
+        verification,
+    })
+}
+
+/// Fetches every range into the map and verifies the result. Corruption in flight cannot
+/// be pinned to one range by a composite digest, so a mismatch fetches everything once
+/// more; a second mismatch is reported.
+fn fetch_verified(
+    download: &Download<'_>,
+    object: &RemoteObject,
+    plan: PartPlan,
+    map: &mut DestinationMap,
+    journal: Option<&Journal<DownloadHeader>>,
+) -> Result<Verification> {
+    let chunk_size =
+        usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
+    let per_part = per_part_record(&object.expected).map(|record| record.algorithm);
+    let progress = download.transfer.progress;
+    let mut round = 1;
+    loop {
+        // Ranges an interrupted run finished are read back, not fetched (first round only:
+        // a mismatch fetches everything).
+        let resumed =
+            |number: u32| round == 1 && journal.is_some_and(|j| j.done.contains_key(&number));
+        let digests: Vec<Option<Digest>> = download.transfer.session.pool.install(|| {
+            map.par_chunks(chunk_size)
+                .enumerate()
+                .map(|(index, chunk)| {
+                    let part = plan.part(index as u64);
+                    if resumed(part.number) {
+                        progress.resumed(part);
+                        return Ok(per_part.map(|algorithm| hash_chunk(&chunk, algorithm)));
+                    }
+                    let digest = download.range(object, part, chunk, per_part)?;
+                    if let Some(journal) = journal {
+                        // A range the journal misses is only fetched again.
+                        let _ = journal.finished(&Done::range(part.number));
+                    }
+                    Ok(digest)
+                })
+                .collect::<Result<_>>()
+        })?;
+        match verify_download(&object.expected, &digests, map) {
+            Err(err) if round == 1 => progress.send(|| Event::Retry {
+                part: 0,
+                attempt: round,
+                reason: err.to_string(),
+                delay: Duration::ZERO,
+                discarded: object.size,
+            }),
+            outcome => return outcome,
+        }
+        round += 1;
+    }
+}
+
+/// The checksum of a chunk already in the file (a range an interrupted run fetched), dropping
+/// its pages as it goes.
+fn hash_chunk(chunk: &WritableChunk<'_>, algorithm: ChecksumAlgorithm) -> Digest {
+    let mut hasher = Hasher::new(algorithm);
+    for (index, piece) in chunk.chunks(REPORT_EVERY).enumerate() {
+        hasher.update(piece);
+        let start = index * REPORT_EVERY;
+        chunk.release(start..start + piece.len());
+    }
+    hasher.finalize()
+}
+
+/// A hidden temporary file beside the destination, removed on drop unless committed.
+fn temporary_file(destination: &Path, directory: &Path) -> Result<NamedTempFile> {
+    let name = destination
+        .file_name()
+        .map_or_else(|| "download".into(), |n| n.to_string_lossy());
+    tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".s3mt-partial")
+        .tempfile_in(directory)
+        .map_err(|err| {
+            Error::local_io(
+                format_args!("cannot create a file in {}", directory.display()),
+                err,
+            )
+        })
+}
+
+/// Writes the map out, syncs the file, and renames it over the destination (keeping the
+/// permissions of a file it replaces).
+fn commit(
+    temporary: NamedTempFile,
+    map: DestinationMap,
+    destination: &Path,
+    directory: &Path,
+) -> Result<()> {
+    let local = |what: &str, err| {
+        Error::local_io(format_args!("cannot {what} {}", destination.display()), err)
+    };
+    map.flush().map_err(|err| local("write", err))?;
+    drop(map);
+    let file = temporary.as_file();
+    file.sync_all().map_err(|err| local("write", err))?;
+    let permissions = std::fs::metadata(destination)
+        .map(|existing| existing.permissions())
+        .unwrap_or_else(|_| std::os::unix::fs::PermissionsExt::from_mode(0o644));
+    file.set_permissions(permissions)
+        .map_err(|err| local("set permissions of", err))?;
+    temporary
+        .persist(destination)
+        .map_err(|err| local("rename the download to", err.error))?;
+    // Make the rename itself durable (best effort: not every filesystem syncs directories).
+    if let Ok(dir) = std::fs::File::open(directory) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
+}
+
+/// s3mt's record, when its parts are all the same size (ranges can then be its parts).
+fn per_part_record(expected: &Expected) -> Option<&Record> {
+    match expected {
+        Expected::Record(record) if record.doubling_every.is_none() => Some(record),
+        _ => None,
+    }
+}
+
+/// Checks the downloaded bytes against the object's integrity data.
+fn verify_download(
+    expected: &Expected,
+    digests: &[Option<Digest>],
+    map: &DestinationMap,
+) -> Result<Verification> {
+    if let Some(record) = per_part_record(expected) {
+        let parts: Option<Vec<Digest>> = digests.iter().copied().collect();
+        return expected.verdict(parts.is_some_and(|parts| composite(&parts) == record.composite));
+    }
+    let mut check = InOrder::new(expected.clone());
+    map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {
+        check.update(bytes)
+    });
+    check.finish()
+}
+
+/// The directory that will hold the destination file; it must exist.
+fn destination_directory(destination: &Path) -> Result<PathBuf> {
+    if destination.is_dir() {
+        return Err(Error::invalid(format!(
+            "{} is a directory; give a file name to download to",
+            destination.display()
+        )));
+    }
+    let directory = match destination.parent() {
+        Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    if !directory.is_dir() {
+        return Err(Error::new(
+            ErrorKind::LocalIo,
+            format!(
+                "destination directory {} does not exist",
+                directory.display()
+            ),
+        ));
+    }
+    Ok(directory)
+}

@@ -1,0 +1,337 @@
+//! The requests of an upload, whatever its bytes come from (a file's map or a stream):
+//! PutObject, CreateMultipartUpload (with the orphans a retried Create may leave), UploadPart,
+//! CompleteMultipartUpload, Abort, and the record's tag.
+
+use std::cell::Cell;
+use std::time::{Duration, Instant};
+
+use jiff::Timestamp;
+
+use super::part_body::PartBody;
+use super::progress::{Event, PartAttempts};
+use super::session::Transfer;
+use crate::error::{Error, ErrorKind, Result};
+use crate::integrity::algorithm::{Digest, to_base64};
+use crate::integrity::record::{RECORD_TAG, Record};
+use crate::plan::Part;
+use crate::s3::call::{Body, Call, Reply};
+use crate::s3::http;
+use crate::s3::object_options::Header;
+use crate::s3::sign::{SignedRequest, Signer, Stamp};
+use crate::s3::xml::{self, CompletedPart, MultipartUpload};
+
+/// The requests of one upload.
+pub(crate) struct Upload<'a> {
+    pub transfer: &'a Transfer<'a>,
+    /// What is stored with the object (content type, storage class, user metadata ...) and
+    /// s3mt's integrity record when known, for PutObject and CreateMultipartUpload.
+    pub object_headers: Vec<Header>,
+    /// `If-None-Match: *` under no-overwrite, for the request that creates the object.
+    pub condition: Vec<Header>,
+}
+
+impl Upload<'_> {
+    /// One PutObject of `body`, sent with its checksum `digest`.
+    pub fn put_object(&self, body: PartBody<'_>, digest: &Digest) -> Result<()> {
+        let algorithm = self.transfer.config().checksum_algorithm;
+        let mut headers = vec![(algorithm.header().into(), to_base64(digest))];
+        headers.extend(self.object_headers.iter().cloned());
+        headers.extend(self.condition.iter().cloned());
+        let whole = Part {
+            number: 1,
+            offset: 0,
+            len: body.len(),
+        };
+        self.send_part(
+            whole,
+            body,
+            |_| Ok(()),
+            |signer, at| Ok(signer.put_object(self.transfer.key(), &headers, at)),
+            http::finish_body,
+        )
+        .map_err(|err| self.already_exists(err))
+    }
+
+    /// CreateMultipartUpload. Create is not idempotent: when an attempt's reply was lost, the
+    /// server may hold an upload nobody knows of, so after a retried Create the uploads of this
+    /// key started during our attempts (by the server's clock) are aborted.
+    pub fn create(&self) -> Result<String> {
+        let algorithm = self.transfer.config().checksum_algorithm.s3_name();
+        let mut headers = vec![("x-amz-checksum-algorithm".into(), algorithm.to_owned())];
+        headers.extend(self.object_headers.iter().cloned());
+        let started = Instant::now();
+        let attempts = Cell::new(0);
+        // The server's clock, from the last reply of any status.
+        let server_now = Cell::new(None);
+        let call = Call::new(|signer, at| {
+            attempts.set(attempts.get() + 1);
+            Ok(signer.create_multipart_upload(self.transfer.key(), &headers, at))
+        })
+        .body(Body::Empty)
+        .inspect(|reply| {
+            let date = http::header(reply, "date")
+                .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
+                .map(|date| date.timestamp());
+            server_now.set(date.or(server_now.get()));
+        });
+        let outcome = self
+            .transfer
+            .requester
+            .call(&call, self.transfer.progress, |reply| {
+                xml::parse_upload_id(&http::read_text(reply)?)
+            });
+        // A Create that failed, or succeeded only on a retry, may have left uploads behind: a
+        // reply lost after the server created one, or a server that errs after creating it.
+        if attempts.get() > 1 || outcome.is_err() {
+            let window = server_now
+                .get()
+                .map(|now| attempt_window(now, started.elapsed()));
+            let ours = outcome.as_deref().unwrap_or_default();
+            self.abort_orphans(ours, window);
+        }
+        outcome
+    }
+
+    /// Aborts this key's uploads other than `ours` that began within `window` (best effort;
+    /// without a server clock, nothing is aborted).
+    fn abort_orphans(&self, ours: &str, window: Option<(Timestamp, Timestamp)>) {
+        let Some(window) = window else { return };
+        let key = self.transfer.key();
+        let Ok(housekeeping) = self.transfer.housekeeping() else {
+            return;
+        };
+        let Ok(uploads) = housekeeping.list_multipart_uploads(key) else {
+            return;
+        };
+        for upload in uploads
+            .iter()
+            .filter(|upload| is_orphan(upload, key, ours, window))
+        {
+            let _ = housekeeping.abort_multipart_upload(key, &upload.upload_id, &());
+        }
+    }
+
+    /// UploadPart of `part`, sent with its checksum `digest`.
+    pub fn upload_part(
+        &self,
+        upload_id: &str,
+        part: Part,
+        body: PartBody<'_>,
+        digest: &Digest,
+    ) -> Result<CompletedPart> {
+        let checksum = to_base64(digest);
+        let algorithm = self.transfer.config().checksum_algorithm;
+        let headers = [(algorithm.header().into(), checksum.clone())];
+        let key = self.transfer.key();
+        let requester = &self.transfer.requester;
+        let etag = self.send_part(
+            part,
+            body,
+            |attempts| {
+                // A server that lost the upload (e.g. restarted) may answer a part with nothing
+                // but a closed connection (rclone): ask for the upload before sending again, so
+                // a lost upload shows as `NoSuchUpload` and is started over.
+                if attempts.take_network_failure() {
+                    requester.ensure_upload_exists(key, upload_id)?;
+                }
+                Ok(())
+            },
+            |signer, at| signer.upload_part(key, part.number, upload_id, &headers, at),
+            |reply| {
+                let etag = http::header(reply, "etag")
+                    .map(str::to_owned)
+                    .ok_or_else(|| {
+                        Error::new(ErrorKind::Protocol, "the server sent no ETag for the part")
+                    })?;
+                http::finish_body(reply)?;
+                Ok(etag)
+            },
+        );
+        let etag = etag.map_err(|err| err.context(format_args!("part {}", part.number)))?;
+        Ok(CompletedPart {
+            number: part.number,
+            etag,
+            checksum: Some(checksum),
+        })
+    }
+
+    /// Sends `body` as `part` with retries, reporting the part's progress: `before` runs first
+    /// in every attempt, `sign` signs it, `read` reads its reply.
+    fn send_part<T>(
+        &self,
+        part: Part,
+        body: PartBody<'_>,
+        before: impl Fn(&PartAttempts<'_>) -> Result<()>,
+        sign: impl Fn(&Signer, &Stamp) -> Result<SignedRequest>,
+        read: impl FnMut(&mut Reply) -> Result<T>,
+    ) -> Result<T> {
+        let progress = self.transfer.progress;
+        progress.send(|| Event::PartStarted {
+            part: part.number,
+            bytes: part.len,
+        });
+        let attempts = PartAttempts::new(progress, part.number);
+        let make_reader = || Box::new(body.reader(&attempts)) as Box<dyn std::io::Read + '_>;
+        let call = Call::new(|signer, at| {
+            before(&attempts)?;
+            sign(signer, at)
+        })
+        .body(Body::Reader(part.len, Box::new(make_reader)));
+        let outcome = self.transfer.requester.call(&call, &attempts, read)?;
+        progress.send(|| Event::PartDone { part: part.number });
+        Ok(outcome)
+    }
+
+    /// CompleteMultipartUpload of `parts` (in order).
+    pub fn complete(&self, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
+        let body = xml::complete_body(parts, self.transfer.config().checksum_algorithm);
+        let call = Call::new(|signer, at| {
+            Ok(signer.complete_multipart_upload(
+                self.transfer.key(),
+                upload_id,
+                &self.condition,
+                at,
+            ))
+        })
+        .headers(&[("content-type", "application/xml")])
+        .body(Body::Bytes(body.as_bytes()));
+        self.transfer
+            .requester
+            .call(&call, self.transfer.progress, |reply| {
+                // S3 may answer 200 and still report an error in the body.
+                let text = http::read_text(reply)?;
+                match xml::parse_error(200, &text) {
+                    // An error inside a 200 is transient by S3's own account: always retried.
+                    Some(service) => {
+                        let error = http::service_error(service);
+                        Err(if error.is_retryable() {
+                            error
+                        } else {
+                            Error::new(ErrorKind::ServerBusy, error.to_string())
+                        })
+                    }
+                    None => Ok(()),
+                }
+            })
+            .map_err(|err| self.already_exists(err))
+    }
+
+    /// Aborts the upload after `error`, saying in the error whether that worked. The abort
+    /// goes over the shared agent: a cancelled transfer's own agent is shut down.
+    pub fn abort_after(&self, error: Error, upload_id: &str) -> Error {
+        let aborted = self.transfer.housekeeping().and_then(|housekeeping| {
+            housekeeping.abort_multipart_upload(self.transfer.key(), upload_id, &())
+        });
+        match aborted {
+            Ok(()) => error.note("the multipart upload was aborted"),
+            Err(abort_error) => error.note(format_args!(
+                "the multipart upload {upload_id} could not be aborted: {abort_error}; \
+                 it still holds storage until aborted"
+            )),
+        }
+    }
+
+    /// Stores `record` as the object's tag [`RECORD_TAG`], for objects whose record could not
+    /// go in their metadata (streams).
+    pub fn tag_record(&self, record: &Record) -> Result<()> {
+        self.transfer.requester.put_object_tag(
+            self.transfer.key(),
+            (RECORD_TAG, &record.to_metadata()),
+            self.transfer.progress,
+        )
+    }
+
+    /// Under no-overwrite, the server's 412 says the object exists: [`ErrorKind::AlreadyExists`].
+    fn already_exists(&self, err: Error) -> Error {
+        if self.condition.is_empty() || err.kind() != ErrorKind::PreconditionFailed {
+            return err;
+        }
+        let error = Error::new(
+            ErrorKind::AlreadyExists,
+            format!("{} already exists (no-overwrite)", self.transfer.object),
+        );
+        match err.service_error() {
+            Some(service) => error.with_service(service.clone()),
+            None => error,
+        }
+    }
+}
+
+/// The server-clock interval in which our Create attempts ran: from `elapsed` before the
+/// successful reply's `Date` to just after it, widened by the `Date` header's 1 s resolution.
+fn attempt_window(server_now: Timestamp, elapsed: Duration) -> (Timestamp, Timestamp) {
+    let slack = Duration::from_secs(2);
+    let start = server_now
+        .checked_sub(elapsed + slack)
+        .unwrap_or(Timestamp::MIN);
+    (
+        start,
+        server_now.checked_add(slack).unwrap_or(Timestamp::MAX),
+    )
+}
+
+/// Whether `upload` is one our retried Create left behind: same key, not ours, begun within
+/// the window of our attempts.
+fn is_orphan(
+    upload: &MultipartUpload,
+    key: &str,
+    ours: &str,
+    window: (Timestamp, Timestamp),
+) -> bool {
+    let initiated = upload
+        .initiated
+        .as_deref()
+        .and_then(|text| text.parse::<Timestamp>().ok());
+    upload.key == key
+        && upload.upload_id != ours
+        && initiated.is_some_and(|at| window.0 <= at && at <= window.1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn upload(key: &str, id: &str, initiated: &str) -> MultipartUpload {
+        MultipartUpload {
+            key: key.into(),
+            upload_id: id.into(),
+            initiated: Some(initiated.into()),
+        }
+    }
+
+    #[test]
+    fn orphans_are_this_keys_other_uploads_begun_during_our_attempts() {
+        let now: Timestamp = "2026-11-21T12:00:10Z".parse().unwrap();
+        let window = attempt_window(now, Duration::from_secs(5));
+        assert!(is_orphan(
+            &upload("k", "lost", "2026-11-21T12:00:06.250Z"),
+            "k",
+            "ours",
+            window
+        ));
+        // Ours, another key, or begun before our first attempt: left alone.
+        assert!(!is_orphan(
+            &upload("k", "ours", "2026-11-21T12:00:06Z"),
+            "k",
+            "ours",
+            window
+        ));
+        assert!(!is_orphan(
+            &upload("k2", "x", "2026-11-21T12:00:06Z"),
+            "k",
+            "ours",
+            window
+        ));
+        assert!(!is_orphan(
+            &upload("k", "old", "2026-11-21T11:59:00Z"),
+            "k",
+            "ours",
+            window
+        ));
+        let undated = MultipartUpload {
+            initiated: None,
+            ..upload("k", "x", "")
+        };
+        assert!(!is_orphan(&undated, "k", "ours", window));
+    }
+}

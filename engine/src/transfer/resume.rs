@@ -1,0 +1,303 @@
+//! Resuming an interrupted transfer from its journal: an upload picks up its multipart upload
+//! (the parts the server still has with the journaled ETags and checksums), a download its
+//! partial file (the ranges the journal lists). Anything that no longer matches starts over.
+
+use std::collections::BTreeMap;
+use std::fs::{File, Metadata, TryLockError};
+use std::path::{Path, PathBuf};
+
+use tempfile::{NamedTempFile, TempPath};
+
+use super::journal::{self, Done, DownloadHeader, Journal, SourceIdentity, UploadHeader};
+use super::multipart::Upload;
+use super::session::Transfer;
+use crate::error::{Error, ErrorKind, Result};
+use crate::integrity::algorithm::{Digest, to_base64};
+use crate::integrity::record::Record;
+use crate::plan::PartPlan;
+use crate::s3::xml::CompletedPart;
+
+/// Where a resumable upload keeps its journal, and the header it must match.
+pub(crate) struct ResumableUpload {
+    path: PathBuf,
+    template: UploadHeader,
+}
+
+impl ResumableUpload {
+    pub fn new(
+        state_dir: &Path,
+        transfer: &Transfer<'_>,
+        source: &Path,
+        metadata: &Metadata,
+        plan: PartPlan,
+        record: &Record,
+    ) -> Self {
+        let source = SourceIdentity::of(source, metadata);
+        let endpoint = transfer.config().endpoint.to_string();
+        let source_path = source.path.to_string_lossy().into_owned();
+        let object = transfer.object;
+        let path = journal::path_for(
+            state_dir,
+            "upload",
+            &[&endpoint, object.bucket(), object.key(), &source_path],
+        );
+        Self {
+            path,
+            template: UploadHeader {
+                endpoint,
+                bucket: object.bucket().to_owned(),
+                key: object.key().to_owned(),
+                source,
+                upload_id: String::new(),
+                part_size: plan.part_size,
+                composite: to_base64(&record.composite),
+            },
+        }
+    }
+
+    fn header(&self, upload_id: &str) -> UploadHeader {
+        UploadHeader {
+            upload_id: upload_id.to_owned(),
+            ..self.template.clone()
+        }
+    }
+}
+
+/// The multipart upload parts go to: new, or an interrupted one resumed.
+pub(crate) struct Started {
+    pub upload_id: String,
+    /// Where finished parts are recorded, when resuming is on.
+    pub journal: Option<Journal<UploadHeader>>,
+    /// Parts an interrupted run finished that the server still has.
+    pub resumed: BTreeMap<u32, CompletedPart>,
+}
+
+/// The upload to send parts to: the journal's, when it matches this source and the server
+/// still has it (its parts already there, with the ETags the journal recorded, are kept);
+/// else a new one, with a new journal when resuming is on.
+pub(crate) fn start_upload(
+    upload: &Upload<'_>,
+    resumable: Option<&ResumableUpload>,
+    digests: &[Digest],
+) -> Result<Started> {
+    let transfer = upload.transfer;
+    if let Some(resumable) = resumable
+        && let Some(journal) = Journal::<UploadHeader>::open(&resumable.path)
+    {
+        let upload_id = journal.header.upload_id.clone();
+        let housekeeping = transfer.housekeeping()?;
+        if journal.header != resumable.header(&upload_id) {
+            transfer
+                .progress
+                .notice("the source changed since the interrupted upload: discarding it");
+            let _ = housekeeping.abort_multipart_upload(transfer.key(), &upload_id, &());
+            journal.remove();
+        } else {
+            match housekeeping.list_parts(transfer.key(), &upload_id) {
+                Ok(on_server) => {
+                    let resumed = kept_parts(&journal.done, &on_server, digests);
+                    transfer.progress.notice(format!(
+                        "resuming the interrupted upload: {} of {} parts are already there",
+                        resumed.len(),
+                        digests.len()
+                    ));
+                    return Ok(Started {
+                        upload_id,
+                        journal: Some(journal),
+                        resumed,
+                    });
+                }
+                Err(err) if err.kind() == ErrorKind::NotFound => {
+                    transfer
+                        .progress
+                        .notice("the interrupted upload is gone from the server: starting over");
+                    journal.remove();
+                }
+                Err(err) => return Err(err),
+            }
+        }
+    }
+    let upload_id = upload.create()?;
+    let journal = resumable
+        .and_then(|resumable| Journal::create(&resumable.path, resumable.header(&upload_id)).ok());
+    Ok(Started {
+        upload_id,
+        journal,
+        resumed: BTreeMap::new(),
+    })
+}
+
+/// The journal's finished parts that the server still has with the same ETag.
+fn kept_parts(
+    journal: &BTreeMap<u32, Done>,
+    on_server: &[(u32, String)],
+    digests: &[Digest],
+) -> BTreeMap<u32, CompletedPart> {
+    on_server
+        .iter()
+        .filter_map(|(number, etag)| {
+            let digest = digests.get(usize::try_from(*number).ok()?.checked_sub(1)?)?;
+            let checksum = to_base64(digest);
+            let recorded = journal.get(number)?;
+            // The server has the part the journal recorded, and the file still has its bytes.
+            let same = recorded.etag.as_deref() == Some(etag.as_str())
+                && recorded.checksum.as_deref() == Some(checksum.as_str());
+            same.then(|| {
+                let part = CompletedPart {
+                    number: *number,
+                    etag: etag.clone(),
+                    checksum: Some(checksum),
+                };
+                (*number, part)
+            })
+        })
+        .collect()
+}
+
+/// The journal header of a resumable download to `destination` (in `directory`): where its
+/// partial file is, and what it must match (the object's ETag and size, the range size).
+pub(crate) fn download_header(
+    transfer: &Transfer<'_>,
+    destination: &Path,
+    directory: &Path,
+    etag: &str,
+    size: u64,
+    plan: PartPlan,
+) -> DownloadHeader {
+    let directory = std::fs::canonicalize(directory).unwrap_or_else(|_| directory.to_path_buf());
+    let name = destination
+        .file_name()
+        .map_or_else(|| "download".into(), |n| n.to_string_lossy());
+    DownloadHeader {
+        endpoint: transfer.config().endpoint.to_string(),
+        bucket: transfer.object.bucket().to_owned(),
+        key: transfer.key().to_owned(),
+        destination: directory.join(&*name),
+        partial: directory.join(format!(".{name}.s3mt-partial")),
+        etag: etag.to_owned(),
+        size,
+        range_size: plan.part_size,
+    }
+}
+
+/// The partial file of a resumable download and its journal: the ones an interrupted run
+/// left when they match `header` (same object, same ETag), else fresh ones. The partial file
+/// is locked for this process, so two runs never write one file.
+pub(crate) fn open_partial(
+    transfer: &Transfer<'_>,
+    state_dir: &Path,
+    header: &DownloadHeader,
+) -> Result<(NamedTempFile, Option<Journal<DownloadHeader>>)> {
+    let path = journal::path_for(
+        state_dir,
+        "download",
+        &[
+            &header.endpoint,
+            &header.bucket,
+            &header.key,
+            &header.destination.to_string_lossy(),
+        ],
+    );
+    let local = |err| {
+        Error::local_io(
+            format_args!("cannot open {}", header.partial.display()),
+            err,
+        )
+    };
+    if let Some(journal) = Journal::<DownloadHeader>::open(&path) {
+        let partial = File::options().read(true).write(true).open(&header.partial);
+        match partial {
+            Ok(file) if journal.header == *header => {
+                lock(&file, &header.partial)?;
+                transfer.progress.notice(format!(
+                    "resuming the interrupted download: {} of {} ranges are already there",
+                    journal.done.len(),
+                    header.size.div_ceil(header.range_size.max(1))
+                ));
+                let temporary = NamedTempFile::from_parts(file, partial_path(&header.partial)?);
+                return Ok((temporary, Some(journal)));
+            }
+            _ => {
+                if journal.header.etag != header.etag {
+                    transfer
+                        .progress
+                        .notice("the object changed since the interrupted download: starting over");
+                }
+                let _ = std::fs::remove_file(&journal.header.partial);
+                journal.remove();
+            }
+        }
+    }
+    let file = File::options()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&header.partial)
+        .map_err(local)?;
+    lock(&file, &header.partial)?;
+    let temporary = NamedTempFile::from_parts(file, partial_path(&header.partial)?);
+    // Without a journal the download still works: it just cannot resume.
+    let journal = Journal::create(&path, header.clone()).ok();
+    Ok((temporary, journal))
+}
+
+/// Takes the exclusive lock of a partial file, or says another run holds it.
+fn lock(file: &File, path: &Path) -> Result<()> {
+    match file.try_lock() {
+        Ok(()) => Ok(()),
+        Err(TryLockError::WouldBlock) => Err(Error::new(
+            ErrorKind::LocalIo,
+            format!(
+                "{} is being written by another s3mt downloading the same object to the same \
+                 destination",
+                path.display()
+            ),
+        )),
+        Err(TryLockError::Error(err)) => Err(Error::local_io(
+            format_args!("cannot lock {}", path.display()),
+            err,
+        )),
+    }
+}
+
+/// `path` as a [`TempPath`]: removed on drop unless kept.
+fn partial_path(path: &Path) -> Result<TempPath> {
+    TempPath::try_from_path(path)
+        .map_err(|err| Error::local_io(format_args!("cannot use {}", path.display()), err))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::integrity::algorithm::sha256;
+
+    #[test]
+    fn resumed_parts_are_those_both_the_journal_and_the_server_have_with_one_etag() {
+        let digests = [sha256(b"1"), sha256(b"2"), sha256(b"3")];
+        let done = |part: u32, etag: &str, sha256: String| Done {
+            part,
+            etag: Some(etag.to_owned()),
+            checksum: Some(sha256),
+        };
+        let journal: BTreeMap<u32, Done> = [
+            (1, done(1, "\"e1\"", to_base64(&digests[0]))),
+            (2, done(2, "\"e2\"", to_base64(&digests[1]))),
+            // The file's third part changed since it was sent.
+            (3, done(3, "\"e3\"", to_base64(&digests[0]))),
+        ]
+        .into();
+        let on_server = [
+            (1, "\"e1\"".to_owned()),
+            (2, "\"other\"".to_owned()),
+            (3, "\"e3\"".to_owned()),
+            (4, "\"e4\"".to_owned()),
+        ];
+        let kept = kept_parts(&journal, &on_server, &digests);
+        assert_eq!(kept.keys().copied().collect::<Vec<_>>(), [1]);
+        assert_eq!(
+            kept[&1].checksum.as_deref(),
+            Some(to_base64(&digests[0]).as_str())
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! The session every transfer of a client shares (settings, the HTTP agent, the worker pool,
+//! the clock), and the context of one object's transfer, built in one place.
+
+use std::sync::Arc;
+
+use super::progress::{Progress, Registration};
+use crate::clock::{Clock, SystemClock};
+use crate::error::{Error, ErrorKind, Result};
+use crate::s3::S3Uri;
+use crate::s3::call::Requester;
+use crate::s3::http::Http;
+use crate::settings::Config;
+
+/// What every transfer of a client shares.
+#[derive(Debug)]
+pub(crate) struct Session {
+    pub config: Config,
+    /// The shared agent: its connection pool serves every transfer that cannot be cancelled.
+    pub http: Http,
+    /// The workers, [`Config::concurrency`] of them.
+    pub pool: rayon::ThreadPool,
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Session {
+    /// A session for `config`, with its worker pool started.
+    pub fn new(config: Config) -> Result<Self> {
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(config.concurrency)
+            .thread_name(|index| format!("s3mt-worker-{index}"))
+            .build()
+            .map_err(|err| {
+                Error::new(
+                    ErrorKind::LocalIo,
+                    format!("cannot start worker threads: {err}"),
+                )
+            })?;
+        let http = Http::new(&config);
+        Ok(Self {
+            config,
+            http,
+            pool,
+            clock: Arc::new(SystemClock),
+        })
+    }
+
+    /// Sends requests to `bucket` over `http`.
+    pub fn requester(&self, http: Http, bucket: &str) -> Result<Requester> {
+        Requester::new(&self.config, http, bucket, Arc::clone(&self.clock))
+    }
+
+    /// The agent for a transfer: the shared one, or, when the transfer can be cancelled, one of
+    /// its own that the cancel token shuts down while the registration lives.
+    fn agent_for(&self, progress: &Progress) -> (Http, Option<Registration>) {
+        match progress.cancel_token() {
+            None => (self.http.clone(), None),
+            Some(token) => {
+                let http = Http::new(&self.config);
+                let registration = token.register(&http);
+                (http, Some(registration))
+            }
+        }
+    }
+}
+
+/// One object's transfer: the session, the requests to the object's bucket over the
+/// transfer's agent, the object, and the progress its workers report to.
+pub(crate) struct Transfer<'a> {
+    pub session: &'a Session,
+    pub requester: Requester,
+    pub object: &'a S3Uri,
+    pub progress: &'a Progress,
+    /// Keeps a cancellable transfer's agent known to its cancel token.
+    _cancellable: Option<Registration>,
+}
+
+impl<'a> Transfer<'a> {
+    /// The context for a transfer of `object`, which must name an object (not a prefix).
+    pub fn new(session: &'a Session, object: &'a S3Uri, progress: &'a Progress) -> Result<Self> {
+        object.require_object_key()?;
+        let (http, cancellable) = session.agent_for(progress);
+        Ok(Self {
+            session,
+            requester: session.requester(http, object.bucket())?,
+            object,
+            progress,
+            _cancellable: cancellable,
+        })
+    }
+
+    /// Requests to the object's bucket over the session's shared agent, for what must go out
+    /// even after a cancellation shut the transfer's own agent down (an abort).
+    pub fn housekeeping(&self) -> Result<Requester> {
+        self.session
+            .requester(self.session.http.clone(), self.object.bucket())
+    }
+
+    /// The object's key.
+    pub fn key(&self) -> &'a str {
+        self.object.key()
+    }
+
+    pub fn config(&self) -> &'a Config {
+        &self.session.config
+    }
+}
