@@ -300,4 +300,18 @@ mod tests {
             Some(to_base64(&digests[0]).as_str())
         );
     }
+
+    #[test]
+    fn a_partial_file_locked_by_another_run_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(".copy.s3mt-partial");
+        let first = File::create(&path).unwrap();
+        lock(&first, &path).unwrap();
+        let second = File::options().write(true).open(&path).unwrap();
+        let err = lock(&second, &path).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::LocalIo);
+        assert!(err.to_string().contains("another s3mt"), "{err}");
+        drop(first);
+        lock(&second, &path).unwrap();
+    }
 }
