@@ -14,7 +14,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpListener, TcpStream, ToSocketAddrs};
-use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::thread::{self, JoinHandle};
@@ -531,29 +530,8 @@ fn configure(socket: &TcpStream) -> io::Result<()> {
 
 /// Makes closing `socket` reset the connection (RST) instead of closing it gracefully (FIN):
 /// `SO_LINGER` with a zero timeout. The RST goes out when the last descriptor is closed.
-#[allow(unsafe_code)]
 fn reset_on_close(socket: &TcpStream) -> io::Result<()> {
-    let linger = libc::linger {
-        l_onoff: 1,
-        l_linger: 0,
-    };
-    let len = std::mem::size_of::<libc::linger>() as libc::socklen_t;
-    // SAFETY: setsockopt(2) on a descriptor that `socket` owns and keeps open during the call;
-    // it reads exactly `len` bytes from `linger`, a live and aligned `libc::linger`.
-    let rc = unsafe {
-        libc::setsockopt(
-            socket.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&raw const linger).cast(),
-            len,
-        )
-    };
-    if rc == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    socket2::SockRef::from(socket).set_linger(Some(Duration::ZERO))
 }
 
 // ---------------------------------------------------------------------------------------
