@@ -46,13 +46,11 @@ pub struct Args {
 /// The subcommands.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
-#[expect(
-    clippy::large_enum_variant,
-    reason = "parsed once per run; argh wants the variants unboxed"
-)]
 pub enum Command {
     /// Copy a file to or from S3.
     Cp(CpArgs),
+    /// Sync a directory and a prefix.
+    Sync(SyncArgs),
     /// List objects.
     Ls(LsArgs),
     /// Delete an object.
@@ -66,17 +64,63 @@ pub enum Command {
 /// Copy a local file to S3 (SRC a path, DST s3://bucket/key) or an object to a file (the reverse).
 /// A DST ending in '/' (or a local directory) gets the source's file name appended. SRC '-' uploads
 /// standard input and DST '-' downloads to standard output, in at most (concurrency + 1) x part
-/// size of memory; a stream's parts grow as it goes unless --expected-size is given.
+/// size of memory; a stream's parts grow as it goes unless --expected-size is given. With
+/// --recursive, copy a directory's files to keys under a prefix, or the reverse.
+/// `s3mt sync SRC DST` takes the same options: it copies only what is missing or differs.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "cp")]
 pub struct CpArgs {
-    /// source: a local file or s3://bucket/key
+    /// source: a local file or directory, s3://bucket/key or s3://bucket/prefix
     #[argh(positional)]
     pub source: String,
 
     /// destination: s3://bucket/key, s3://bucket/prefix/, a local file or directory
     #[argh(positional)]
     pub destination: String,
+
+    /// copy everything under a directory or a prefix (cp; sync always does)
+    #[argh(switch, short = 'r')]
+    pub recursive: bool,
+
+    /// trees: leave out paths (relative to the source) matching this glob; with --include,
+    /// repeatable, applied in order, the last match wins (`*` matches `/` too)
+    #[argh(option)]
+    pub exclude: Vec<String>,
+
+    /// trees: take paths matching this glob back in (see --exclude)
+    #[argh(option)]
+    pub include: Vec<String>,
+
+    /// trees: print what would be copied or deleted, and change nothing
+    #[argh(switch)]
+    pub dry_run: bool,
+
+    /// trees: transfer exactly the paths (relative to the source) listed in this file, one per
+    /// line ('-' for standard input), without listing the source
+    #[argh(option)]
+    pub files_from: Option<String>,
+
+    /// trees: take only shard K (0..N-1) of N, by a hash of each path, so that N processes
+    /// cover a tree exactly once between them
+    #[argh(option)]
+    pub shard: Option<String>,
+
+    /// trees: skip symbolic links instead of following them
+    #[argh(switch)]
+    pub no_follow_symlinks: bool,
+
+    /// sync: delete what exists only at the destination (never what the filters leave out)
+    #[argh(switch)]
+    pub delete: bool,
+
+    /// sync: a file differs only when its size does
+    #[argh(switch)]
+    pub size_only: bool,
+
+    /// sync: a file of the same size differs when its content does (it is hashed against the
+    /// object's checksums)
+    #[argh(switch)]
+    pub checksum: bool,
 
     /// parts or ranges in flight at once (default: 8)
     #[argh(option, short = 'c')]
@@ -169,6 +213,32 @@ pub struct CpArgs {
     /// print nothing but errors
     #[argh(switch, short = 'q')]
     pub quiet: bool,
+}
+
+/// `s3mt sync`: the options of `cp` (argh cannot share them between subcommands), parsed the
+/// same way under another name.
+#[derive(Debug)]
+pub struct SyncArgs(pub CpArgs);
+
+impl FromArgs for SyncArgs {
+    fn from_args(command_name: &[&str], args: &[&str]) -> Result<Self, argh::EarlyExit> {
+        CpArgs::from_args(command_name, args).map(Self)
+    }
+
+    fn redact_arg_values(
+        command_name: &[&str],
+        args: &[&str],
+    ) -> Result<Vec<String>, argh::EarlyExit> {
+        CpArgs::redact_arg_values(command_name, args)
+    }
+}
+
+impl argh::SubCommand for SyncArgs {
+    const COMMAND: &'static argh::CommandInfo = &argh::CommandInfo {
+        name: "sync",
+        short: &'\0',
+        description: "Sync a directory and a prefix: copy only what is missing or differs.",
+    };
 }
 
 /// List the objects under s3://bucket[/prefix], every key below the prefix (recursive), one line

@@ -17,46 +17,89 @@ use crate::args::{CpArgs, STDIO};
 use crate::exit::UsageError;
 use crate::report::{self, Reporter};
 
-pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
-    if let Some(concurrency) = args.concurrency {
-        builder = builder.concurrency(concurrency);
-    }
-    if let Some(size) = &args.part_size {
-        builder = builder.part_size(parse_size(size)?);
-    }
-    if let Some(size) = &args.multipart_threshold {
-        builder = builder.multipart_threshold(parse_size(size)?);
-    }
-    if let Some(algorithm) = &args.checksum_algorithm {
-        builder = builder.checksum_algorithm(algorithm.parse()?);
-    }
-    if let Some(attempts) = args.max_attempts {
-        builder = builder.max_attempts(attempts);
-    }
-    if let Some(seconds) = args.io_timeout {
-        let timeout = Duration::try_from_secs_f64(seconds).map_err(|_| {
-            UsageError::new(format!("--io-timeout {seconds}: expected seconds > 0"))
-        })?;
-        builder = builder.io_timeout(timeout);
-    }
-    let verify = match args.verify.as_str() {
-        "auto" => VerifyMode::Auto,
-        "require" => VerifyMode::Require,
-        other => {
-            return Err(
-                UsageError::new(format!("--verify {other:?}: expected auto or require")).into(),
-            );
-        }
-    };
-    if !args.no_resume
-        && let Some(dir) = s3mt_engine::default_state_dir()
-    {
-        builder = builder.resume_in(dir);
-    }
-    let object = object_options(&args)?;
-    let settings = report::Settings::from_args(&args)?;
-    let client = Client::new(builder.build()?)?;
+/// What every `cp` and `sync` needs, from the options they share: the client, the transfer
+/// options (verification, object options, cancellation on Ctrl-C), and how to report.
+pub struct Setup {
+    pub client: Client,
+    pub options: TransferOptions,
+    pub settings: report::Settings,
+    /// The upload options are the defaults (downloads refuse any other).
+    pub default_object: bool,
+}
 
+impl Setup {
+    pub fn from_args(mut builder: ConfigBuilder, args: &CpArgs) -> Result<Self> {
+        if let Some(concurrency) = args.concurrency {
+            builder = builder.concurrency(concurrency);
+        }
+        if let Some(size) = &args.part_size {
+            builder = builder.part_size(parse_size(size)?);
+        }
+        if let Some(size) = &args.multipart_threshold {
+            builder = builder.multipart_threshold(parse_size(size)?);
+        }
+        if let Some(algorithm) = &args.checksum_algorithm {
+            builder = builder.checksum_algorithm(algorithm.parse()?);
+        }
+        if let Some(attempts) = args.max_attempts {
+            builder = builder.max_attempts(attempts);
+        }
+        if let Some(seconds) = args.io_timeout {
+            let timeout = Duration::try_from_secs_f64(seconds).map_err(|_| {
+                UsageError::new(format!("--io-timeout {seconds}: expected seconds > 0"))
+            })?;
+            builder = builder.io_timeout(timeout);
+        }
+        let verify = match args.verify.as_str() {
+            "auto" => VerifyMode::Auto,
+            "require" => VerifyMode::Require,
+            other => {
+                return Err(UsageError::new(format!(
+                    "--verify {other:?}: expected auto or require"
+                ))
+                .into());
+            }
+        };
+        if !args.no_resume
+            && let Some(dir) = s3mt_engine::default_state_dir()
+        {
+            builder = builder.resume_in(dir);
+        }
+        let object = object_options(args)?;
+        let settings = report::Settings::from_args(args)?;
+        let client = Client::new(builder.build()?)?;
+        let default_object = object == ObjectOptions::default();
+        let options = TransferOptions::default()
+            .verify(verify)
+            .object(object)
+            .cancel(crate::interrupt::cancel_on_signals()?);
+        Ok(Self {
+            client,
+            options,
+            settings,
+            default_object,
+        })
+    }
+
+    /// Refuses upload options on a download.
+    pub fn refuse_object_options(&self) -> Result<()> {
+        if self.default_object {
+            return Ok(());
+        }
+        Err(UsageError::new(
+            "--storage-class, --content-type, --metadata, --cache-control, \
+             --content-disposition, --sse and --no-overwrite apply to uploads only",
+        )
+        .into())
+    }
+}
+
+pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str]) -> Result<()> {
+    if args.recursive {
+        return crate::tree::run(builder, args, false, raw);
+    }
+    crate::tree::refuse_tree_options(&args, "cp without --recursive")?;
+    let setup = Setup::from_args(builder, &args)?;
     let stdin = args.source == STDIO;
     let stdout = args.destination == STDIO;
     if args.expected_size.is_some() && !stdin {
@@ -64,7 +107,7 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
             UsageError::new("--expected-size goes only with SRC '-' (standard input)").into(),
         );
     }
-    if stdout && settings.json {
+    if stdout && setup.settings.json {
         return Err(UsageError::new(
             "--json prints to standard output, which DST '-' uses for the data",
         )
@@ -83,17 +126,18 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
         }
         (false, true) => {
             let source = PathBuf::from(&args.source);
+            if source.is_dir() {
+                return Err(UsageError::new(format!(
+                    "{} is a directory: add --recursive to copy the files in it",
+                    source.display()
+                ))
+                .into());
+            }
             let destination = upload_destination(&source, args.destination.parse()?)?;
             Job::Upload(source, destination)
         }
         (true, false) => {
-            if object != ObjectOptions::default() {
-                return Err(UsageError::new(
-                    "--storage-class, --content-type, --metadata, --cache-control, \
-                     --content-disposition, --sse and --no-overwrite apply to uploads only",
-                )
-                .into());
-            }
+            setup.refuse_object_options()?;
             let source: S3Uri = args.source.parse()?;
             if stdout {
                 source.require_object_key()?;
@@ -113,10 +157,12 @@ pub fn run(mut builder: ConfigBuilder, args: CpArgs) -> Result<()> {
         }
     };
 
-    let mut options = TransferOptions::default()
-        .verify(verify)
-        .object(object)
-        .cancel(crate::interrupt::cancel_on_signals()?);
+    let Setup {
+        client,
+        mut options,
+        settings,
+        ..
+    } = setup;
     if let Some(size) = &args.expected_size {
         options = options.expected_size(parse_size(size)?);
     }

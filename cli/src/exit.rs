@@ -22,6 +22,11 @@ pub const TRANSIENT: u8 = 7;
 pub const INTEGRITY: u8 = 8;
 /// The destination object exists and `--no-overwrite` was given.
 pub const ALREADY_EXISTS: u8 = 9;
+/// Some files of a tree failed (the others went on); the summary names each.
+pub const SOME_FAILED: u8 = 10;
+/// Some entries of a tree were skipped and named (not regular files, names or keys that cannot
+/// be copied safely); nothing failed.
+pub const SOME_SKIPPED: u8 = 11;
 /// Interrupted (Ctrl-C) or cancelled.
 pub const INTERRUPTED: u8 = 130;
 /// Standard output was closed by its reader (e.g. `| head`): what a process killed by SIGPIPE
@@ -61,6 +66,12 @@ pub fn for_error(err: &anyhow::Error) -> u8 {
         .find_map(|cause| {
             if cause.is::<UsageError>() {
                 Some(USAGE)
+            } else if let Some(tree) = cause.downcast_ref::<TreeIncomplete>() {
+                Some(if tree.failed > 0 {
+                    SOME_FAILED
+                } else {
+                    SOME_SKIPPED
+                })
             } else {
                 cause
                     .downcast_ref::<s3mt_engine::Error>()
@@ -88,3 +99,27 @@ impl std::fmt::Display for UsageError {
 }
 
 impl std::error::Error for UsageError {}
+
+/// A tree transfer that ran to its end with paths failed or skipped (each already named).
+#[derive(Debug)]
+pub struct TreeIncomplete {
+    pub failed: usize,
+    pub skipped: usize,
+}
+
+impl std::fmt::Display for TreeIncomplete {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.failed, self.skipped) {
+            (0, skipped) => write!(f, "{skipped} path(s) skipped (named above)"),
+            (failed, 0) => write!(f, "{failed} file(s) failed (named above)"),
+            (failed, skipped) => {
+                write!(
+                    f,
+                    "{failed} file(s) failed and {skipped} skipped (named above)"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for TreeIncomplete {}

@@ -9,6 +9,7 @@ mod ls;
 mod presign;
 mod report;
 mod rm;
+mod tree;
 mod uploads;
 
 use std::process::ExitCode;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use s3mt_engine::{Config, ConfigBuilder, Overrides, parse_addressing};
 
-use crate::args::{Args, Command};
+use crate::args::{Args, Command, SyncArgs};
 use crate::exit::UsageError;
 
 fn main() -> ExitCode {
@@ -46,11 +47,11 @@ fn main() -> ExitCode {
         }
     };
     let json = match &args.command {
-        Command::Cp(cp) => cp.json,
+        Command::Cp(cp) | Command::Sync(SyncArgs(cp)) => cp.json,
         Command::Ls(ls) => ls.json,
         _ => false,
     };
-    match run(args) {
+    match run(args, &strings) {
         Ok(()) => ExitCode::from(exit::SUCCESS),
         Err(err) => {
             let code = exit::for_error(&err);
@@ -67,10 +68,11 @@ fn main() -> ExitCode {
     }
 }
 
-fn run(args: Args) -> Result<()> {
+fn run(args: Args, raw: &[&str]) -> Result<()> {
     let builder = config_builder(&args)?;
     match args.command {
-        Command::Cp(cp) => cp::run(builder, cp),
+        Command::Cp(cp) => cp::run(builder, cp, raw),
+        Command::Sync(SyncArgs(sync)) => tree::run(builder, sync, true, raw),
         Command::Ls(ls) => ls::run(builder, &ls),
         Command::Rm(rm) => rm::run(builder, &rm),
         Command::Presign(presign) => presign::run(builder, &presign),

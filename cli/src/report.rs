@@ -13,7 +13,7 @@ use anyhow::Result;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
 use s3mt_engine::Event;
 
-pub use self::json::{print_error, print_summary};
+pub use self::json::{print_error, print_summary, print_tree_summary};
 use self::tally::Tally;
 use crate::args::CpArgs;
 use crate::exit::UsageError;
@@ -44,6 +44,8 @@ pub struct Settings {
     pub json: bool,
     /// Nothing but errors on standard error.
     pub quiet: bool,
+    /// A tree's dry run: what would be done is printed, one line each.
+    pub dry_run: bool,
 }
 
 impl Settings {
@@ -94,6 +96,7 @@ impl Settings {
             interval,
             json: args.json,
             quiet: args.quiet,
+            dry_run: args.dry_run,
         })
     }
 }
@@ -122,11 +125,13 @@ impl Reporter {
         let sink: Box<dyn Sink + Send> = match settings.mode {
             Mode::None if settings.quiet => return (Self { thread: None }, None),
             // No progress, but what the user must know (e.g. that a transfer resumes).
-            Mode::None => Box::new(human::NoticesOnly),
-            Mode::Bar => Box::new(human::Live::new(false)),
-            Mode::PartsLive => Box::new(human::Live::new(true)),
-            Mode::PartsBlocks => Box::new(human::Lines::new(true)),
-            Mode::Lines => Box::new(human::Lines::new(false)),
+            Mode::None => Box::new(human::NoticesOnly {
+                dry_run: settings.dry_run,
+            }),
+            Mode::Bar => Box::new(human::Live::new(false, settings.dry_run)),
+            Mode::PartsLive => Box::new(human::Live::new(true, settings.dry_run)),
+            Mode::PartsBlocks => Box::new(human::Lines::new(true, settings.dry_run)),
+            Mode::Lines => Box::new(human::Lines::new(false, settings.dry_run)),
             Mode::Json => Box::new(json::Json::default()),
         };
         let (sender, receiver) = crossbeam_channel::unbounded();
@@ -164,7 +169,10 @@ fn report(receiver: &Receiver<Event>, mut sink: Box<dyn Sink + Send>, interval: 
             Ok(event) => {
                 tally.apply(&event);
                 sink.event(&event, &tally);
-                if matches!(event, Event::Finished(_) | Event::Failed { .. }) {
+                if matches!(
+                    event,
+                    Event::Finished(_) | Event::TreeFinished(_) | Event::Failed { .. }
+                ) {
                     break;
                 }
             }

@@ -13,8 +13,10 @@ use crate::s3::xml::{MultipartUpload, ObjectInfo};
 use crate::settings::Config;
 use crate::transfer::session::{Session, Transfer};
 use crate::transfer::{
-    TransferOptions, TransferSummary, download_file, download_stream, upload_file, upload_stream,
+    TransferOptions, TransferSummary, TreeSummary, download_file, download_stream, upload_file,
+    upload_stream,
 };
+use crate::tree::{self, TreeOptions};
 
 /// A cheap-to-clone handle for transfers. Clones share one connection pool and one worker pool
 /// of [`Config::concurrency`] threads.
@@ -115,6 +117,48 @@ impl Client {
         }))
     }
 
+    /// Uploads the files under the directory `source` to keys under `destination` (a bucket,
+    /// or a prefix: `s3://b/p` and `s3://b/p/` both put `DIR/a/b` at `p/a/b`): all of them
+    /// (`cp --recursive`), or with [`TreeOptions::sync`] only what is missing or differs. One
+    /// file's failure does not stop the others: the summary lists each. An error is a tree
+    /// that could not be walked or listed, or a cancellation.
+    pub fn upload_tree(
+        &self,
+        source: &Path,
+        destination: &S3Uri,
+        options: &TreeOptions,
+    ) -> Result<TreeSummary> {
+        let progress = options.transfer.to_progress();
+        let outcome = tree_prefix(destination).and_then(|prefix| {
+            tree::upload_tree(&self.session, source, prefix, options, &progress)
+        });
+        progress.finish_tree(outcome.map_err(|err| {
+            err.context(format_args!("upload {} to {destination}", source.display()))
+        }))
+    }
+
+    /// Downloads the objects under `source` (a bucket or a prefix, as for
+    /// [`Client::upload_tree`]) to files under the directory `destination`, created when
+    /// missing. No key is written outside `destination`: keys that would be are skipped and
+    /// named in the summary.
+    pub fn download_tree(
+        &self,
+        source: &S3Uri,
+        destination: &Path,
+        options: &TreeOptions,
+    ) -> Result<TreeSummary> {
+        let progress = options.transfer.to_progress();
+        let outcome = tree_prefix(source).and_then(|prefix| {
+            tree::download_tree(&self.session, prefix, destination, options, &progress)
+        });
+        progress.finish_tree(outcome.map_err(|err| {
+            err.context(format_args!(
+                "download {source} to {}",
+                destination.display()
+            ))
+        }))
+    }
+
     /// Creates `bucket`; one that already exists and is yours counts as created.
     pub fn create_bucket(&self, bucket: &str) -> Result<()> {
         self.requester(bucket)
@@ -181,4 +225,12 @@ impl Client {
     fn requester(&self, bucket: &str) -> Result<crate::s3::call::Requester> {
         self.session.requester(self.session.http.clone(), bucket)
     }
+}
+
+/// The prefix a tree's keys are under: the key given, with a `/` after it unless empty.
+fn tree_prefix(location: &S3Uri) -> Result<S3Uri> {
+    if location.is_prefix() {
+        return Ok(location.clone());
+    }
+    S3Uri::new(location.bucket(), format!("{}/", location.key()))
 }

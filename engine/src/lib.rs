@@ -43,6 +43,7 @@ mod s3;
 mod settings;
 pub mod size;
 mod transfer;
+mod tree;
 
 pub use client::Client;
 pub use error::{Error, ErrorKind, Result, ServiceError};
@@ -57,6 +58,7 @@ pub use settings::{
     Overrides, ProvideCredentials, parse_addressing,
 };
 pub use transfer::{
-    CancelToken, Event, ResumableUpload, STATE_MAX_AGE, TransferOptions, TransferSummary,
-    VerifyMode, default_state_dir, resumable_uploads,
+    CancelToken, Event, FailedEntry, ResumableUpload, STATE_MAX_AGE, SkippedEntry, TransferOptions,
+    TransferSummary, TreeAction, TreeSummary, VerifyMode, default_state_dir, resumable_uploads,
 };
+pub use tree::{Compare, Filters, Rule, Shard, TreeOptions};

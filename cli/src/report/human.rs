@@ -9,7 +9,7 @@ use s3mt_engine::Event;
 use s3mt_engine::size::Size;
 
 use super::Sink;
-use super::tally::Tally;
+use super::tally::{Files, Tally};
 
 /// Columns of a grid written to a log, or to a terminal whose width cannot be had.
 const LOG_WIDTH: usize = 80;
@@ -17,20 +17,27 @@ const LOG_WIDTH: usize = 80;
 /// most recently finished.
 const GRID_ROWS: usize = 4;
 
-/// The bar, with the parts grid below it when `parts`, redrawn in place on a terminal.
+/// The bar, with the parts grid below it when `parts`, redrawn in place on a terminal. A tree
+/// gets one bar for all its files, its total growing as the listings go.
 pub struct Live {
     parts: bool,
+    dry_run: bool,
     bar: Option<ProgressBar>,
 }
 
 impl Live {
-    pub fn new(parts: bool) -> Self {
-        Self { parts, bar: None }
+    pub fn new(parts: bool, dry_run: bool) -> Self {
+        Self {
+            parts,
+            dry_run,
+            bar: None,
+        }
     }
 
     /// A bar, or for a stream of unknown size (a total of 0) a counter of bytes.
-    fn start(&mut self, total: u64) -> &ProgressBar {
-        let mut template = String::from(if total == 0 {
+    fn start(&mut self, total: u64, tree: bool) -> &ProgressBar {
+        let mut template = String::from(if tree { "{prefix} " } else { "" });
+        template.push_str(if total == 0 && !tree {
             "{spinner} {binary_bytes}, {decimal_bytes_per_sec}"
         } else {
             "[{bar:40}] {binary_bytes} / {binary_total_bytes} ({percent}%), \
@@ -48,10 +55,21 @@ impl Live {
         )
     }
 
-    fn redraw(&self, tally: &Tally) {
+    /// Moves the bar to the tally (a tree's total and file counts too).
+    fn update(&self, tally: &Tally) {
         if let Some(bar) = &self.bar {
             bar.set_position(tally.done);
-            if self.parts {
+            if let Some(files) = tally.files {
+                bar.set_length(tally.total.unwrap_or_default());
+                bar.set_prefix(files_status(&files));
+            }
+        }
+    }
+
+    fn redraw(&self, tally: &Tally) {
+        self.update(tally);
+        if let Some(bar) = &self.bar {
+            if self.parts && tally.files.is_none() {
                 let width = console::Term::stderr()
                     .size_checked()
                     .map_or(LOG_WIDTH, |(_, columns)| usize::from(columns));
@@ -61,30 +79,38 @@ impl Live {
             }
         }
     }
+
+    /// Prints above the bar.
+    fn above(&self, print: impl FnOnce()) {
+        match &self.bar {
+            Some(bar) => bar.suspend(print),
+            None => print(),
+        }
+    }
 }
 
 impl Sink for Live {
     fn event(&mut self, event: &Event, tally: &Tally) {
+        if let Some(line) = TreeLine::of(event, self.dry_run, false) {
+            self.above(|| line.print());
+        }
         match event {
             Event::Planned { total_bytes, .. } => {
-                self.start(*total_bytes);
+                self.start(*total_bytes, false);
                 self.redraw(tally);
             }
-            Event::Notice(message) => match &self.bar {
-                Some(bar) => bar.suspend(|| notice(message)),
-                None => notice(message),
-            },
+            Event::TreeEntry { .. } if self.bar.is_none() => {
+                self.start(tally.total.unwrap_or_default(), true);
+                self.redraw(tally);
+            }
+            Event::Notice(message) => self.above(|| notice(message)),
             // The summary line or the error takes the bar's place.
-            Event::Finished(_) | Event::Failed { .. } => {
+            Event::Finished(_) | Event::TreeFinished(_) | Event::Failed { .. } => {
                 if let Some(bar) = self.bar.take() {
                     bar.finish_and_clear();
                 }
             }
-            _ => {
-                if let Some(bar) = &self.bar {
-                    bar.set_position(tally.done);
-                }
-            }
+            _ => self.update(tally),
         }
     }
 
@@ -99,13 +125,18 @@ impl Sink for Live {
     }
 }
 
-/// Shows notices only (`--progress none`).
-pub struct NoticesOnly;
+/// Shows notices, and a tree's failures and skips, only (`--progress none`).
+pub struct NoticesOnly {
+    pub dry_run: bool,
+}
 
 impl Sink for NoticesOnly {
     fn event(&mut self, event: &Event, _: &Tally) {
         if let Event::Notice(message) = event {
             notice(message);
+        }
+        if let Some(line) = TreeLine::of(event, self.dry_run, false) {
+            line.print();
         }
     }
 
@@ -119,17 +150,61 @@ fn notice(message: &str) {
     eprintln!("s3mt: {message}");
 }
 
+/// A line of its own for a tree's event: a failure or a skip (always), a file done (in logs,
+/// `every_file`), or in a dry run what would be done.
+enum TreeLine {
+    /// For standard error.
+    Log(String),
+    /// For standard output: a dry run's plan, to read or pipe.
+    Plan(String),
+}
+
+impl TreeLine {
+    fn of(event: &Event, dry_run: bool, every_file: bool) -> Option<Self> {
+        match event {
+            Event::FileFailed {
+                path,
+                action,
+                message,
+                ..
+            } => Some(Self::Log(format!(
+                "s3mt: failed: {action} {path}: {message}"
+            ))),
+            Event::FileSkipped { path, reason } => {
+                Some(Self::Log(format!("s3mt: skipped: {path}: {reason}")))
+            }
+            Event::FileDone { path, action, .. } if every_file => {
+                Some(Self::Log(format!("s3mt: {action}: {path}")))
+            }
+            Event::TreeEntry { path, action, .. } if dry_run => {
+                Some(Self::Plan(format!("(dry run) {action}: {path}")))
+            }
+            _ => None,
+        }
+    }
+
+    fn print(&self) {
+        match self {
+            Self::Log(text) => eprintln!("{text}"),
+            Self::Plan(text) => println!("{text}"),
+        }
+    }
+}
+
 /// One line per interval (`s3mt: 412.0 MiB / 1.0 GiB (40.2%), 205.3 MB/s`), followed by the
-/// parts grid when `parts`, with no escape codes: for logs and pipes.
+/// parts grid when `parts`, with no escape codes: for logs and pipes. A tree also gets a line
+/// per file done.
 pub struct Lines {
     parts: bool,
+    dry_run: bool,
     rate: Rate,
 }
 
 impl Lines {
-    pub fn new(parts: bool) -> Self {
+    pub fn new(parts: bool, dry_run: bool) -> Self {
         Self {
             parts,
+            dry_run,
             rate: Rate::new(),
         }
     }
@@ -137,6 +212,9 @@ impl Lines {
 
 impl Sink for Lines {
     fn event(&mut self, event: &Event, tally: &Tally) {
+        if let Some(line) = TreeLine::of(event, self.dry_run, true) {
+            line.print();
+        }
         match event {
             Event::Planned { .. } => {
                 self.rate = Rate::new();
@@ -152,7 +230,7 @@ impl Sink for Lines {
             return;
         }
         let mut text = format!("s3mt: {}", status(tally, self.rate.per_second(tally.moved)));
-        if self.parts {
+        if self.parts && tally.files.is_none() {
             text.push('\n');
             text.push_str(&parts_block(tally, LOG_WIDTH));
         }
@@ -164,9 +242,22 @@ impl Sink for Lines {
     fn end(&mut self, _: &Tally) {}
 }
 
+/// `12 / 340 files` and the failures, for a tree.
+fn files_status(files: &Files) -> String {
+    let mut text = format!("{} / {} files", files.done, files.planned);
+    if files.failed > 0 {
+        text.push_str(&format!(", {} failed", files.failed));
+    }
+    text
+}
+
 /// `412.0 MiB / 1.0 GiB (40.2%), 205.3 MB/s`, and the retries if there were any.
 fn status(tally: &Tally, bytes_per_second: f64) -> String {
-    let mut text = match tally.total {
+    let mut text = tally
+        .files
+        .map(|files| format!("{}, ", files_status(&files)))
+        .unwrap_or_default();
+    text += &match tally.total {
         // A stream of unknown size.
         Some(0) | None => format!("{}, {:.1} MB/s", bytes(tally.done), bytes_per_second / 1e6),
         Some(total) => format!(

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::io::Write as _;
 
-use s3mt_engine::{Event, TransferSummary};
+use s3mt_engine::{Event, TransferSummary, TreeSummary};
 use serde::Serialize;
 
 use super::Sink;
@@ -41,6 +41,40 @@ enum Line<'a> {
     },
     Notice {
         message: &'a str,
+    },
+    TreeEntry {
+        path: &'a str,
+        action: String,
+        bytes: u64,
+    },
+    FileDone {
+        path: &'a str,
+        action: String,
+        bytes: u64,
+    },
+    FileFailed {
+        path: &'a str,
+        action: String,
+        kind: &'a str,
+        message: &'a str,
+    },
+    FileSkipped {
+        path: &'a str,
+        reason: &'a str,
+    },
+    TreeSummary {
+        command: &'a str,
+        source: &'a str,
+        destination: &'a str,
+        copied: u64,
+        bytes: u64,
+        deleted: u64,
+        unchanged: u64,
+        skipped: u64,
+        failed: u64,
+        seconds: f64,
+        mb_per_s: f64,
+        dry_run: bool,
     },
     Summary {
         direction: &'a str,
@@ -129,6 +163,36 @@ impl Sink for Json {
             }
             Event::PartDone { part } => print(&Line::PartDone { part: *part }),
             Event::Notice(message) => print(&Line::Notice { message }),
+            Event::TreeEntry {
+                path,
+                action,
+                bytes,
+            } => print(&Line::TreeEntry {
+                path,
+                action: action.to_string(),
+                bytes: *bytes,
+            }),
+            Event::FileDone {
+                path,
+                action,
+                bytes,
+            } => print(&Line::FileDone {
+                path,
+                action: action.to_string(),
+                bytes: *bytes,
+            }),
+            Event::FileFailed {
+                path,
+                action,
+                kind,
+                message,
+            } => print(&Line::FileFailed {
+                path,
+                action: action.to_string(),
+                kind: kind.as_str(),
+                message,
+            }),
+            Event::FileSkipped { path, reason } => print(&Line::FileSkipped { path, reason }),
             // The summary and the error are printed by the command, which knows more.
             _ => {}
         }
@@ -156,6 +220,27 @@ pub fn print_summary(direction: &str, source: &str, destination: &str, summary: 
         seconds: (seconds * 1000.0).round() / 1000.0,
         mb_per_s: (rate * 10.0).round() / 10.0,
         verification: summary.verification.to_string(),
+    });
+}
+
+/// The last line of a tree transfer that ran to its end (its failures and skips were lines of
+/// their own).
+pub fn print_tree_summary(command: &str, source: &str, destination: &str, summary: &TreeSummary) {
+    let seconds = summary.elapsed.as_secs_f64();
+    let rate = summary.bytes_per_second() / 1e6;
+    print(&Line::TreeSummary {
+        command,
+        source,
+        destination,
+        copied: summary.copied,
+        bytes: summary.bytes,
+        deleted: summary.deleted,
+        unchanged: summary.unchanged,
+        skipped: summary.skipped.len() as u64,
+        failed: summary.failed.len() as u64,
+        seconds: (seconds * 1000.0).round() / 1000.0,
+        mb_per_s: (rate * 10.0).round() / 10.0,
+        dry_run: summary.dry_run,
     });
 }
 

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 
-use s3mt_engine::Event;
+use s3mt_engine::{Event, TreeAction};
 
 /// Finished parts remembered for the grid of a transfer with too many parts to show them all.
 const RECENT: usize = 64;
@@ -21,8 +21,21 @@ pub struct Tally {
     pub moved: u64,
     /// Requests that failed and were retried.
     pub retries: u64,
+    /// A tree's files: planned, done and failed (none for one file).
+    pub files: Option<Files>,
     each: BTreeMap<u32, Part>,
     recent: VecDeque<u32>,
+}
+
+/// The files of a tree transfer, as its events count them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Files {
+    /// Files to copy, as far as the listings have gone.
+    pub planned: u64,
+    /// Files copied.
+    pub done: u64,
+    /// Files that failed.
+    pub failed: u64,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -75,6 +88,17 @@ impl Tally {
                     entry.done = entry.done.saturating_sub(*discarded);
                 }
             }
+            Event::TreeEntry { action, bytes, .. } => {
+                let files = self.files.get_or_insert_default();
+                if *action != TreeAction::Delete {
+                    files.planned += 1;
+                    *self.total.get_or_insert(0) += bytes;
+                }
+            }
+            Event::FileDone { action, .. } if *action != TreeAction::Delete => {
+                self.files.get_or_insert_default().done += 1;
+            }
+            Event::FileFailed { .. } => self.files.get_or_insert_default().failed += 1,
             Event::PartDone { part } => {
                 let entry = self.each.entry(*part).or_default();
                 entry.finished = true;

@@ -161,6 +161,7 @@ mod tests {
             parts: 2,
             composite: sha256(b"r"),
             doubling_every: None,
+            modified: None,
         }
         .to_metadata();
         let sha = to_base64(&sha256(b"whole"));
@@ -231,6 +232,7 @@ mod tests {
             parts: 2,
             composite: sha256(b"r"),
             doubling_every: None,
+            modified: None,
         }
         .to_metadata();
         let err =

@@ -105,6 +105,7 @@ mod tests {
             parts: 3,
             composite: composite(&parts),
             doubling_every: None,
+            modified: None,
         };
         let feed = |expected: Expected, pieces: &[&[u8]]| {
             let mut check = InOrder::new(expected);
@@ -153,6 +154,7 @@ mod tests {
             parts: 5,
             composite: composite(&parts),
             doubling_every: Some(2),
+            modified: None,
         };
         let value = record.to_metadata();
         assert!(value.ends_with(" doubling-every=2"), "{value}");
@@ -194,6 +196,7 @@ mod tests {
             parts: 3,
             composite: composite(&parts),
             doubling_every: None,
+            modified: None,
         };
         let value = record.to_metadata();
         assert!(

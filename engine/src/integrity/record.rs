@@ -3,6 +3,7 @@
 
 use super::algorithm::{ChecksumAlgorithm, Digest, from_base64, to_base64};
 use crate::plan;
+use jiff::Timestamp;
 
 /// The user-metadata header holding s3mt's integrity record (named for its composite, which is
 /// a SHA-256 whatever the part checksums are).
@@ -15,6 +16,8 @@ pub(crate) const RECORD_TAG: &str = "s3mt-sha256";
 /// a tag): the part size, the part count, the part checksum algorithm and the composite (SHA-256
 /// of the part checksums), so any server can be checked without its help. A stream's parts may
 /// grow: then the first part has `part_size` and the size doubles every `doubling_every` parts.
+/// A file's record also keeps the file's modification time, for sync to compare and downloads
+/// to restore.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Record {
     pub algorithm: ChecksumAlgorithm,
@@ -22,11 +25,13 @@ pub(crate) struct Record {
     pub parts: u64,
     pub composite: Digest,
     pub doubling_every: Option<u32>,
+    pub modified: Option<Timestamp>,
 }
 
 impl Record {
     /// The value: `v1 part-size=N parts=M sha256=BASE64` (`crc64nvme=` for CRC-64/NVME parts),
-    /// then ` doubling-every=K` when parts grow.
+    /// then ` doubling-every=K` when parts grow and ` mtime=SECONDS.NANOSECONDS` (since the
+    /// Unix epoch) for a file.
     pub fn to_metadata(&self) -> String {
         let mut value = format!(
             "v1 part-size={} parts={} {}={}",
@@ -38,6 +43,14 @@ impl Record {
         if let Some(every) = self.doubling_every {
             value.push_str(&format!(" doubling-every={every}"));
         }
+        if let Some(modified) = self.modified {
+            let nanos = modified.as_nanosecond();
+            let (seconds, fraction) = (
+                nanos.div_euclid(1_000_000_000),
+                nanos.rem_euclid(1_000_000_000),
+            );
+            value.push_str(&format!(" mtime={seconds}.{fraction:09}"));
+        }
         value
     }
 
@@ -46,7 +59,8 @@ impl Record {
         plan::grown_part_size(self.part_size, self.doubling_every, number)
     }
 
-    /// Reads a metadata value written by [`Record::to_metadata`].
+    /// Reads a metadata value written by [`Record::to_metadata`]; `key=value` fields after the
+    /// composite that it does not know are ignored (a later version's).
     pub fn from_metadata(value: &str) -> Option<Self> {
         let mut fields = value.split_whitespace();
         (fields.next()? == "v1").then_some(())?;
@@ -59,16 +73,21 @@ impl Record {
             .find(|algorithm| algorithm.record_field() == name)?;
         let composite = from_base64(composite).filter(|bytes| bytes.len() == 32)?;
         let composite = Digest::from_bytes(&composite);
-        let doubling_every = match fields.next() {
-            None => None,
-            Some(field) => Some(field.strip_prefix("doubling-every=")?.parse().ok()?),
-        };
+        let (mut doubling_every, mut modified) = (None, None);
+        for field in fields {
+            match field.split_once('=')? {
+                ("doubling-every", every) => doubling_every = Some(every.parse().ok()?),
+                ("mtime", time) => modified = Some(parse_mtime(time)?),
+                _ => {}
+            }
+        }
         (part_size > 0 && doubling_every != Some(0)).then_some(Self {
             algorithm,
             part_size,
             parts,
             composite,
             doubling_every,
+            modified,
         })
     }
 
@@ -87,6 +106,14 @@ impl Record {
     }
 }
 
+/// `SECONDS.NANOSECONDS` (nine digits) since the Unix epoch.
+fn parse_mtime(text: &str) -> Option<Timestamp> {
+    let (seconds, nanos) = text.split_once('.')?;
+    let seconds: i64 = seconds.parse().ok()?;
+    let nanos: i32 = nanos.parse().ok().filter(|_| nanos.len() == 9)?;
+    Timestamp::new(seconds, nanos).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -100,6 +127,7 @@ mod tests {
             parts: 3,
             composite: sha256(b"x"),
             doubling_every: None,
+            modified: None,
         };
         let value = record.to_metadata();
         assert!(
@@ -116,6 +144,39 @@ mod tests {
             "v1 part-size=0 parts=0 sha256=AA==",
         ] {
             assert_eq!(Record::from_metadata(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_files_modification_time_round_trips_and_unknown_fields_are_ignored() {
+        let modified = Timestamp::new(1_733_280_000, 120_000_009).unwrap();
+        let record = Record {
+            algorithm: ChecksumAlgorithm::Crc64Nvme,
+            part_size: 16,
+            parts: 1,
+            composite: sha256(b"x"),
+            doubling_every: None,
+            modified: Some(modified),
+        };
+        let value = record.to_metadata();
+        assert!(value.ends_with(" mtime=1733280000.120000009"), "{value}");
+        assert_eq!(Record::from_metadata(&value), Some(record.clone()));
+        let later = format!("{value} colour=blue");
+        assert_eq!(Record::from_metadata(&later), Some(record.clone()));
+        let before_epoch = Record {
+            modified: Some(Timestamp::new(-2, 500_000_000).unwrap()),
+            ..record.clone()
+        };
+        assert_eq!(
+            Record::from_metadata(&before_epoch.to_metadata()),
+            Some(before_epoch)
+        );
+        for bad in [" mtime=12", " mtime=12.5", " mtime=x.000000000", " stray"] {
+            assert_eq!(
+                Record::from_metadata(&format!("{value}{bad}")),
+                None,
+                "{bad}"
+            );
         }
     }
 }

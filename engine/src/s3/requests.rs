@@ -10,7 +10,7 @@ use super::call::{Body, Call, Observer, Requester};
 use super::http;
 use super::paginate::{Page, paginate};
 use super::sign::PresignMethod;
-use super::xml::{self, MultipartUpload, ObjectInfo};
+use super::xml::{self, Listing, MultipartUpload, ObjectInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::integrity::algorithm::to_base64_bytes;
 
@@ -152,18 +152,40 @@ impl Requester {
         .collect()
     }
 
-    /// The objects whose keys start with `prefix`, in the server's order (by key), a page of
-    /// ListObjectsV2 at a time as the iterator is consumed.
+    /// The objects whose keys start with `prefix`, in the server's order (by key, for AWS), a
+    /// page of ListObjectsV2 at a time as the iterator is consumed.
     pub fn list_objects<'a>(
         &'a self,
         prefix: &'a str,
     ) -> impl Iterator<Item = Result<ObjectInfo>> + 'a {
+        self.listing(prefix, false).filter_map(|item| match item {
+            Ok(Listing::Object(object)) => Some(Ok(object)),
+            Ok(Listing::Prefix(_)) => None,
+            Err(err) => Some(Err(err)),
+        })
+    }
+
+    /// One "directory" of keys: the objects directly under `prefix` (which ends in `/`, or is
+    /// empty) and the common prefixes of the deeper ones, in the server's order.
+    pub fn list_directory<'a>(
+        &'a self,
+        prefix: &'a str,
+    ) -> impl Iterator<Item = Result<Listing>> + 'a {
+        self.listing(prefix, true)
+    }
+
+    /// ListObjectsV2 of `prefix`, flat or one directory deep, through the one listing loop.
+    fn listing<'a>(
+        &'a self,
+        prefix: &'a str,
+        directory: bool,
+    ) -> impl Iterator<Item = Result<Listing>> + 'a {
         paginate("ListObjectsV2", move |token: Option<&String>| {
             let call = Call::new(move |signer, at| {
-                Ok(signer.list_objects_v2(prefix, token.map(String::as_str), at))
+                Ok(signer.list_objects_v2(prefix, token.map(String::as_str), directory, at))
             });
             self.call(&call, &(), |response| {
-                xml::parse_list_objects(&http::read_text(response)?)
+                xml::parse_listing(&http::read_text(response)?)
             })
         })
     }

@@ -188,11 +188,21 @@ impl Signer {
         self.finish(self.bucket.create_bucket(&at.credentials), at, &[])
     }
 
-    /// ListObjectsV2 of the keys starting with `prefix`, from `token` on when given.
-    pub fn list_objects_v2(&self, prefix: &str, token: Option<&str>, at: &Stamp) -> SignedRequest {
+    /// ListObjectsV2 of the keys starting with `prefix`, from `token` on when given; with
+    /// `directory`, one level only (delimiter `/`: deeper keys come as common prefixes).
+    pub fn list_objects_v2(
+        &self,
+        prefix: &str,
+        token: Option<&str>,
+        directory: bool,
+        at: &Stamp,
+    ) -> SignedRequest {
         let mut action = self.bucket.list_objects_v2(Some(&*at.credentials));
         if !prefix.is_empty() {
             action.with_prefix(prefix);
+        }
+        if directory {
+            action.with_delimiter("/");
         }
         if let Some(token) = token {
             action.with_continuation_token(token);

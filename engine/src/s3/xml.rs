@@ -218,7 +218,19 @@ pub struct ObjectInfo {
 }
 
 /// Reads a ListObjectsV2 reply; keys are decoded when it says `EncodingType` `url`.
-pub fn parse_list_objects(body: &str) -> Result<Page<ObjectInfo, String>> {
+/// An entry of a ListObjectsV2 page: an object, or with a delimiter a common prefix (the keys
+/// of a "directory", e.g. `photos/2026/`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Listing {
+    /// An object.
+    Object(ObjectInfo),
+    /// A common prefix, ending in the delimiter.
+    Prefix(String),
+}
+
+/// Reads a ListObjectsV2 reply, common prefixes included; keys and prefixes are decoded when
+/// it says `EncodingType` `url`.
+pub fn parse_listing(body: &str) -> Result<Page<Listing, String>> {
     let doc = parse(body)?;
     let root = doc.root_element();
     let url_encoded = children(root, "EncodingType")
@@ -229,7 +241,7 @@ pub fn parse_list_objects(body: &str) -> Result<Page<ObjectInfo, String>> {
         .map(|object| {
             let key = child_text(object, "Key").unwrap_or_default();
             let size = child_text(object, "Size").unwrap_or_default();
-            Ok(ObjectInfo {
+            Ok(Listing::Object(ObjectInfo {
                 key: if url_encoded { url_decode(&key) } else { key },
                 size: size.parse().map_err(|_| {
                     Error::new(
@@ -239,9 +251,18 @@ pub fn parse_list_objects(body: &str) -> Result<Page<ObjectInfo, String>> {
                 })?,
                 last_modified: child_text(object, "LastModified").filter(|t| !t.is_empty()),
                 etag: child_text(object, "ETag").filter(|t| !t.is_empty()),
-            })
+            }))
         })
-        .collect::<Result<_>>()?;
+        .collect::<Result<Vec<_>>>()?;
+    let prefixes = children(root, "CommonPrefixes").filter_map(|prefixes| {
+        let prefix = child_text(prefixes, "Prefix").filter(|prefix| !prefix.is_empty())?;
+        Some(Listing::Prefix(if url_encoded {
+            url_decode(&prefix)
+        } else {
+            prefix
+        }))
+    });
+    let items: Vec<Listing> = objects.into_iter().chain(prefixes).collect();
     let truncated = children(root, "IsTruncated")
         .next()
         .and_then(|n| n.text())
@@ -257,10 +278,7 @@ pub fn parse_list_objects(body: &str) -> Result<Page<ObjectInfo, String>> {
             "the server's ListObjectsV2 reply is truncated but has no NextContinuationToken",
         ));
     }
-    Ok(Page {
-        items: objects,
-        next,
-    })
+    Ok(Page { items, next })
 }
 
 /// Decodes `encoding-type=url` text: `+` is a space, `%XX` a byte. Invalid text is kept as is.
@@ -293,6 +311,40 @@ fn url_decode(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The objects of a ListObjectsV2 page.
+    fn parse_list_objects(body: &str) -> Result<Page<ObjectInfo, String>> {
+        let page = parse_listing(body)?;
+        let items = page
+            .items
+            .into_iter()
+            .filter_map(|item| match item {
+                Listing::Object(object) => Some(object),
+                Listing::Prefix(_) => None,
+            })
+            .collect();
+        Ok(Page {
+            items,
+            next: page.next,
+        })
+    }
+
+    #[test]
+    fn a_directory_listing_has_objects_and_common_prefixes() {
+        let body = "<ListBucketResult><EncodingType>url</EncodingType>\
+            <Contents><Key>p/a</Key><Size>1</Size></Contents>\
+            <CommonPrefixes><Prefix>p/sub%20dir/</Prefix></CommonPrefixes>\
+            <CommonPrefixes><Prefix>p/z/</Prefix></CommonPrefixes></ListBucketResult>";
+        let page = parse_listing(body).unwrap();
+        assert!(matches!(&page.items[0], Listing::Object(object) if object.key == "p/a"));
+        assert_eq!(
+            page.items[1..],
+            [
+                Listing::Prefix("p/sub dir/".into()),
+                Listing::Prefix("p/z/".into())
+            ]
+        );
+    }
 
     #[test]
     fn list_parts_pages_and_their_markers() {

@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use jiff::Timestamp;
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
@@ -94,7 +95,7 @@ pub(crate) fn download_file(
             }
         },
     };
-    commit(temporary, map, destination, &directory)?;
+    commit(temporary, map, destination, &directory, object.modified)?;
     if let Some(journal) = journal {
         journal.remove();
     }
@@ -187,20 +188,26 @@ fn temporary_file(destination: &Path, directory: &Path) -> Result<NamedTempFile>
         })
 }
 
-/// Writes the map out, syncs the file, and renames it over the destination (keeping the
-/// permissions of a file it replaces).
+/// Writes the map out, gives the file the object's modification time, syncs it, and renames it
+/// over the destination (keeping the permissions of a file it replaces).
 fn commit(
     temporary: NamedTempFile,
     map: DestinationMap,
     destination: &Path,
     directory: &Path,
+    modified: Option<Timestamp>,
 ) -> Result<()> {
     let local = |what: &str, err| {
         Error::local_io(format_args!("cannot {what} {}", destination.display()), err)
     };
     map.flush().map_err(|err| local("write", err))?;
+    // Unmapped before the time is set: a write through the map would move it again.
     drop(map);
     let file = temporary.as_file();
+    if let Some(modified) = modified {
+        file.set_modified(modified.into())
+            .map_err(|err| local("set the modification time of", err))?;
+    }
     file.sync_all().map_err(|err| local("write", err))?;
     let permissions = std::fs::metadata(destination)
         .map(|existing| existing.permissions())

@@ -21,4 +21,4 @@ pub(crate) mod upload_stream;
 pub use journal::{ResumableUpload, STATE_MAX_AGE, default_state_dir, resumable_uploads};
 pub use options::{TransferOptions, VerifyMode};
 pub use progress::{CancelToken, Event};
-pub use summary::TransferSummary;
+pub use summary::{FailedEntry, SkippedEntry, TransferSummary, TreeAction, TreeSummary};

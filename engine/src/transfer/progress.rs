@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
-use super::summary::TransferSummary;
+use super::summary::{TransferSummary, TreeAction, TreeSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::Part;
 use crate::s3::call::Observer;
@@ -68,8 +68,47 @@ pub enum Event {
     /// Something the user should know that is not an error, e.g. that an interrupted
     /// transfer is being resumed.
     Notice(String),
+    /// A tree transfer will copy or delete `path`, `bytes` long (in a dry run: would). The
+    /// totals of a tree grow with these as its listings go.
+    TreeEntry {
+        /// The path relative to the tree's root.
+        path: String,
+        /// What will be done with it.
+        action: TreeAction,
+        /// Its size (0 for a deletion).
+        bytes: u64,
+    },
+    /// A tree transfer is done with `path`.
+    FileDone {
+        /// The path relative to the tree's root.
+        path: String,
+        /// What was done with it.
+        action: TreeAction,
+        /// Its size (0 for a deletion).
+        bytes: u64,
+    },
+    /// A tree transfer failed with `path`; the other paths go on.
+    FileFailed {
+        /// The path relative to the tree's root.
+        path: String,
+        /// What was being done with it.
+        action: TreeAction,
+        /// What kind of failure.
+        kind: ErrorKind,
+        /// The error message (no secrets).
+        message: String,
+    },
+    /// A tree transfer left `path` out.
+    FileSkipped {
+        /// The path relative to the tree's root (a directory's ends in `/`).
+        path: String,
+        /// Why.
+        reason: String,
+    },
     /// The transfer succeeded; the last event.
     Finished(TransferSummary),
+    /// The tree transfer ran to its end (some of its paths may have failed); the last event.
+    TreeFinished(TreeSummary),
     /// The transfer failed; the last event.
     Failed {
         /// What kind of failure.
@@ -228,6 +267,19 @@ impl Progress {
     pub fn finish(&self, outcome: Result<TransferSummary>) -> Result<TransferSummary> {
         self.send(|| match &outcome {
             Ok(summary) => Event::Finished(summary.clone()),
+            Err(err) => Event::Failed {
+                kind: err.kind(),
+                message: err.to_string(),
+            },
+        });
+        outcome
+    }
+
+    /// Sends the last event of a tree transfer, [`Event::TreeFinished`] or [`Event::Failed`],
+    /// and passes `outcome` on.
+    pub fn finish_tree(&self, outcome: Result<TreeSummary>) -> Result<TreeSummary> {
+        self.send(|| match &outcome {
+            Ok(summary) => Event::TreeFinished(summary.clone()),
             Err(err) => Event::Failed {
                 kind: err.kind(),
                 message: err.to_string(),

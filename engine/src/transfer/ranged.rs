@@ -5,6 +5,8 @@
 use std::io::Read;
 use std::ops::{DerefMut, Range};
 
+use jiff::Timestamp;
+
 use super::options::VerifyMode;
 use super::progress::{Event, PartAttempts, REPORT_EVERY};
 use super::session::Transfer;
@@ -46,6 +48,9 @@ pub(crate) struct RemoteObject {
     pub size: u64,
     pub etag: Option<String>,
     pub expected: Expected,
+    /// The source file's modification time from s3mt's record, else the object's
+    /// `Last-Modified`.
+    pub modified: Option<Timestamp>,
 }
 
 /// The requests of one download.
@@ -94,10 +99,18 @@ impl Download<'_> {
                 etag.as_deref(),
                 http::header(response, "x-amz-server-side-encryption") == Some("aws:kms"),
             )?;
+            let recorded = match &expected {
+                Expected::Record(record) => record.modified,
+                _ => None,
+            };
+            let last_modified = http::header(response, "last-modified")
+                .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
+                .map(|date| date.timestamp());
             Ok(RemoteObject {
                 size,
                 etag,
                 expected,
+                modified: recorded.or(last_modified),
             })
         })
     }

@@ -51,7 +51,7 @@ impl Session {
 
     /// The agent for a transfer: the shared one, or, when the transfer can be cancelled, one of
     /// its own that the cancel token shuts down while the registration lives.
-    fn agent_for(&self, progress: &Progress) -> (Http, Option<Registration>) {
+    pub fn agent_for(&self, progress: &Progress) -> (Http, Option<Registration>) {
         match progress.cancel_token() {
             None => (self.http.clone(), None),
             Some(token) => {
@@ -77,14 +77,27 @@ pub(crate) struct Transfer<'a> {
 impl<'a> Transfer<'a> {
     /// The context for a transfer of `object`, which must name an object (not a prefix).
     pub fn new(session: &'a Session, object: &'a S3Uri, progress: &'a Progress) -> Result<Self> {
-        object.require_object_key()?;
         let (http, cancellable) = session.agent_for(progress);
+        let mut transfer = Self::over(session, object, progress, http)?;
+        transfer._cancellable = cancellable;
+        Ok(transfer)
+    }
+
+    /// The context for a transfer of `object` over `http`, an agent its caller chose (a tree's
+    /// transfers share the tree's).
+    pub fn over(
+        session: &'a Session,
+        object: &'a S3Uri,
+        progress: &'a Progress,
+        http: Http,
+    ) -> Result<Self> {
+        object.require_object_key()?;
         Ok(Self {
             session,
             requester: session.requester(http, object.bucket())?,
             object,
             progress,
-            _cancellable: cancellable,
+            _cancellable: None,
         })
     }
 

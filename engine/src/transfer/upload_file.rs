@@ -6,6 +6,7 @@ use std::fs::{File, Metadata};
 use std::path::Path;
 use std::time::{Duration, Instant, SystemTime};
 
+use jiff::Timestamp;
 use rayon::prelude::*;
 
 use super::journal::{self, Done};
@@ -54,6 +55,7 @@ pub(crate) fn upload_file(
         parts: parts.count(),
         composite: composite(&digests),
         doubling_every: None,
+        modified: Some(modified(&metadata)),
     };
     let mut object_headers = object.object_headers(source);
     object_headers.push((METADATA_HEADER.into(), record.to_metadata()));
@@ -117,6 +119,15 @@ fn part_digests(transfer: &Transfer<'_>, map: &SourceMap, plan: PartPlan) -> Vec
             })
             .collect()
     })
+}
+
+/// A file's modification time (the epoch when the file system keeps none).
+pub(crate) fn modified(metadata: &Metadata) -> Timestamp {
+    metadata
+        .modified()
+        .ok()
+        .and_then(|time| Timestamp::try_from(time).ok())
+        .unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
 /// Opens a regular file for upload, with a clear error for anything else.

@@ -64,6 +64,7 @@ pub(crate) fn upload_stream(
             parts: parts.len() as u64,
             composite: composite(parts),
             doubling_every: None,
+            modified: None,
         };
         upload
             .object_headers
@@ -116,6 +117,7 @@ pub(crate) fn upload_stream(
         parts: digests.len() as u64,
         composite: composite(&digests),
         doubling_every: plan.doubling_every().filter(|_| grew),
+        modified: None,
     };
     let verification = match upload.tag_record(&record) {
         Ok(()) => Verification::SentWithChecksums(algorithm),

@@ -1,0 +1,112 @@
+//! Objects under a prefix -> a local directory: the prefix's listing (or the `--files-from`
+//! list) against the directory's walk (only for a sync), each object through the file
+//! download flow into a file placed safely below the directory.
+
+use std::path::Path;
+
+use super::content::file_matches;
+use super::decide::{Planner, Step, same_time};
+use super::keys::place;
+use super::listing::{self, ObjectEntry, SortedObjects};
+use super::merge::{Pair, merge};
+use super::options::{Compare, TreeOptions};
+use super::run::{Direction, FileJob, Tree};
+use super::walk::{Found, LocalFile, Walk};
+use crate::error::{Error, Result};
+use crate::s3::S3Uri;
+use crate::transfer::download_file::download_file;
+use crate::transfer::progress::Progress;
+use crate::transfer::ranged::Download;
+use crate::transfer::session::Session;
+use crate::transfer::{TreeAction, TreeSummary};
+
+/// Downloads the objects under `prefix` (the tree's prefix: empty, or ending in `/`) to files
+/// under `root`, which is created when missing.
+pub(crate) fn download_tree(
+    session: &Session,
+    prefix: S3Uri,
+    root: &Path,
+    options: &TreeOptions,
+    progress: &Progress,
+) -> Result<TreeSummary> {
+    let (http, _cancellable) = session.agent_for(progress);
+    let tree = Tree::new(session, options, progress, http, prefix, root)?;
+    let requester = &tree.requester;
+    let prefix = tree.prefix.key();
+    let source: Box<dyn Iterator<Item = Result<ObjectEntry>>> =
+        match (&options.files_from, options.sync) {
+            (Some(paths), _) => Box::new(listing::named_objects(paths.clone())),
+            (None, Some(_)) => Box::new(SortedObjects::new(requester, prefix)),
+            // A copy pairs nothing: the server's order (and its flat listing) serve.
+            (None, None) => Box::new(listing::objects(requester, prefix)),
+        };
+    // The destination is walked without following links: nothing is replaced or deleted
+    // through one.
+    let pairs: Box<dyn Iterator<Item = Result<Pair<ObjectEntry, Found>>>> = match options.sync {
+        Some(_) => {
+            let walk = Walk::new(root, false, true)?
+                .filter(|found| !matches!(found, Ok(Found::BadName(_))));
+            Box::new(merge(source, walk))
+        }
+        None => Box::new(source.map(|object| object.map(Pair::Source))),
+    };
+    if !options.dry_run {
+        std::fs::create_dir_all(root).map_err(|err| {
+            Error::local_io(format_args!("cannot create {}", root.display()), err)
+        })?;
+    }
+    tree.run(&Down, pairs)
+}
+
+/// Objects down to local files.
+struct Down;
+
+impl Direction for Down {
+    type SourceListing = ObjectEntry;
+    type DestinationListing = Found;
+    type Source = ObjectEntry;
+    type Destination = LocalFile;
+
+    const ACTION: TreeAction = TreeAction::Download;
+
+    fn step(
+        planner: &mut Planner<'_>,
+        pair: Pair<ObjectEntry, Found>,
+    ) -> Step<ObjectEntry, LocalFile> {
+        planner.download(pair)
+    }
+
+    fn size(source: &ObjectEntry) -> Option<u64> {
+        source.size
+    }
+
+    /// The object's time (s3mt's record, else its `Last-Modified`) is the file's (or, with
+    /// `--checksum`, the object's integrity data matches the file's bytes).
+    fn unchanged(&self, file: &FileJob<'_>, _: &ObjectEntry, local: &LocalFile) -> Result<bool> {
+        let object = Download {
+            transfer: &file.transfer,
+        }
+        .head(file.tree.options.transfer.verify)?;
+        if object.size != local.size {
+            return Ok(false);
+        }
+        if file.tree.options.sync == Some(Compare::Checksum) {
+            return file_matches(&file.tree.root.join(&local.path), &object.expected);
+        }
+        Ok(object
+            .modified
+            .is_some_and(|at| same_time(at, local.modified)))
+    }
+
+    fn copy(&self, file: &FileJob<'_>, object: &ObjectEntry) -> Result<u64> {
+        let path = place(file.tree.root, &object.path)?;
+        let summary = download_file(&file.transfer, &path, file.tree.options.transfer.verify)?;
+        Ok(summary.bytes)
+    }
+
+    fn delete(&self, tree: &Tree<'_>, local: &LocalFile) -> Result<()> {
+        let path = tree.root.join(&local.path);
+        std::fs::remove_file(&path)
+            .map_err(|err| Error::local_io(format_args!("cannot delete {}", path.display()), err))
+    }
+}
