@@ -157,6 +157,47 @@ impl TestBucket {
         etag(&response)
     }
 
+    /// Stores `body` at `key` exactly as given, `..` and `//` included, with an unsigned PUT
+    /// over a plain connection (the URL layer would resolve dot segments): only for a server
+    /// that checks no signature and keeps any key ([`crate::server::ServerKind::stores_any_key`]).
+    pub fn put_object_as_is(&self, key: &str, body: &[u8]) {
+        use std::io::{Read as _, Write as _};
+        assert!(
+            self.server.kind().stores_any_key(),
+            "{}",
+            self.server.kind()
+        );
+        let endpoint: url::Url = self.server.endpoint().parse().expect("endpoint URL");
+        let address = format!(
+            "{}:{}",
+            endpoint.host_str().expect("host"),
+            endpoint.port_or_known_default().expect("port")
+        );
+        // Every byte but unreserved letters, digits and `/` percent-encoded, dots included,
+        // so that nothing on the way resolves a segment.
+        let path: String = key
+            .bytes()
+            .map(|byte| match byte {
+                b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'/' | b'-' | b'_' => {
+                    char::from(byte).to_string()
+                }
+                other => format!("%{other:02X}"),
+            })
+            .collect();
+        let mut stream = std::net::TcpStream::connect(&address).expect("connect");
+        let head = format!(
+            "PUT /{}/{path} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n",
+            self.name,
+            body.len()
+        );
+        stream.write_all(head.as_bytes()).expect("send");
+        stream.write_all(body).expect("send");
+        let mut reply = String::new();
+        stream.read_to_string(&mut reply).expect("reply");
+        assert!(reply.starts_with("HTTP/1.1 200"), "PUT {key:?}: {reply}");
+    }
+
     /// Stores `parts` at `key` as a plain multipart upload with no checksums. Returns the ETag.
     pub fn put_foreign_multipart(&self, key: &str, parts: &[&[u8]]) -> String {
         let (bucket, credentials) = self.rusty();

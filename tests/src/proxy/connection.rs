@@ -191,6 +191,7 @@ impl Connection {
                 return self.respond(request, 200, &error_body(code));
             }
             Fault::EmptyOk => return self.respond(request, 200, ""),
+            Fault::Reply { status, ref body } => return self.respond(request, status, body),
             Fault::Stall { for_ } => return self.stall(request, for_),
             Fault::Delay { for_ } => {
                 std::thread::sleep(for_);

@@ -33,7 +33,7 @@ pub(super) enum Framing {
 /// A parsed request head, and its bytes to forward.
 pub(super) struct RequestHead {
     pub(super) method: String,
-    path: String,
+    pub(super) path: String,
     pub(super) query: String,
     headers: Vec<(String, String)>,
     /// Taken before anything is redacted.

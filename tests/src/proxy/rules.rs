@@ -19,6 +19,8 @@ pub struct Match {
     /// The access key id that must have signed the request (see
     /// [`RequestRecord::access_key`]); unsigned requests never match.
     pub signed_by: Option<String>,
+    /// The exact path of the request target, e.g. `/bucket/key` (as sent, percent-encoded).
+    pub path: Option<String>,
 }
 
 impl Match {
@@ -52,6 +54,12 @@ impl Match {
         self
     }
 
+    /// Also requires the request target's path to be exactly `path` (see [`Match::path`]).
+    pub fn path(mut self, path: impl Into<String>) -> Self {
+        self.path = Some(path.into());
+        self
+    }
+
     /// Also requires the query parameter `parameter` (see [`Match::query_contains`]).
     pub fn query(mut self, parameter: impl Into<String>) -> Self {
         self.query_contains = Some(parameter.into());
@@ -79,7 +87,8 @@ impl Match {
             .signed_by
             .as_deref()
             .is_none_or(|key| request.access_key.as_deref() == Some(key));
-        method && query && header && signer
+        let path = self.path.as_deref().is_none_or(|path| path == request.path);
+        method && query && header && signer && path
     }
 }
 
@@ -158,6 +167,14 @@ pub enum Fault {
     /// Answers without forwarding (the request body is read and discarded) `200 OK` with an
     /// empty body (`Content-Length: 0`).
     EmptyOk,
+    /// Answers without forwarding (the request body is read and discarded) with `status` and
+    /// `body` as XML: a reply the server would never give, e.g. a listing of hostile keys.
+    Reply {
+        /// HTTP status, e.g. 200.
+        status: u16,
+        /// The XML body.
+        body: String,
+    },
 }
 
 /// A fault and the requests it applies to.

@@ -157,6 +157,12 @@ impl ServerKind {
         self != ServerKind::Rclone
     }
 
+    /// Whether the server stores any key as given, `..` and `//` segments and backslashes
+    /// included (SeaweedFS refuses or rewrites them; rclone keeps files on a file system).
+    pub fn stores_any_key(self) -> bool {
+        self == ServerKind::Moto
+    }
+
     /// Whether ListMultipartUploads gives each upload the time it was started, which
     /// `uploads ls|abort --older-than` filters on: moto dates every upload
     /// [`MOTO_UPLOAD_INITIATED`] whenever it started.

@@ -1,0 +1,87 @@
+//! A tree sync killed with SIGKILL mid-way, run again: what was done is not sent again (small
+//! files are found unchanged, the large file's finished parts come from its journal).
+
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use s3mt_tests::fixture::{TestBucket, random_bytes};
+use s3mt_tests::proxy::{Fault, FaultProxy, Match, Rule};
+
+use super::{Files, ok, read_objects, requests_but_listings, s3mt, write_tree};
+
+#[test]
+fn a_killed_tree_sync_resumes_and_sends_less_the_second_time() {
+    let bucket = TestBucket::new("tree-kill");
+    let dir = tempfile::tempdir().unwrap();
+    let mut files: Files = (0..12)
+        .map(|n| (format!("small/{n}"), format!("small file {n}").into_bytes()))
+        .collect();
+    files.insert("large.bin".into(), random_bytes(30 << 20, 11));
+    write_tree(dir.path(), &files);
+    let total: u64 = files.values().map(|bytes| bytes.len() as u64).sum();
+    let root = dir.path().to_str().unwrap();
+    let prefix = format!("s3://{}/k/", bucket.name());
+
+    // Parts are slowed down, so the kill finds the large file half sent.
+    let slow = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    slow.add(Rule::new(
+        Match::method("PUT").query("partNumber="),
+        usize::MAX,
+        Fault::Delay {
+            for_: Duration::from_millis(300),
+        },
+    ));
+    let mut child = s3mt(&bucket, Some(&slow), "sync", &[root, &prefix])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let parts_done = |proxy: &FaultProxy| {
+        proxy
+            .requests()
+            .iter()
+            .filter(|r| r.has_query("partNumber=") && r.status == Some(200))
+            .count()
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while parts_done(&slow) < 3 {
+        assert!(Instant::now() < deadline, "{:#?}", slow.requests());
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "finished before the kill"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let before: u64 = requests_but_listings(&slow.requests(), "PUT")
+        .iter()
+        .filter(|r| r.status == Some(200))
+        .filter_map(|r| r.content_length)
+        .sum();
+    assert!(before > 0 && before < total, "{before} of {total}");
+
+    // The same endpoint (the journal is the endpoint's), without the delay.
+    slow.clear();
+    let first_run = slow.requests().len();
+    let again = ok(&mut s3mt(&bucket, Some(&slow), "sync", &[root, &prefix]));
+    assert!(
+        again.stderr.contains("resuming the interrupted upload"),
+        "{}",
+        again.stderr
+    );
+    let sent: u64 = requests_but_listings(&slow.requests()[first_run..], "PUT")
+        .iter()
+        .filter_map(|r| r.content_length)
+        .sum();
+    assert!(
+        sent + before <= total + (5 << 20) * 4,
+        "{sent} + {before} of {total}"
+    );
+    assert!(
+        sent < total - (5 << 20) * 2,
+        "at least the parts done were not sent again: {sent}"
+    );
+    assert_eq!(read_objects(&bucket, "k/"), files);
+    assert!(bucket.open_uploads().is_empty());
+}
