@@ -6,6 +6,7 @@ mod link;
 mod measure;
 mod peers;
 mod report;
+mod tree;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -67,6 +68,17 @@ pub struct BenchArgs {
     /// parts in flight every tool is given in its tuned runs (default: 8, s3mt's default)
     #[argh(option, default = "8")]
     concurrency: usize,
+
+    /// run the trees instead (10,000 x 64 KiB, 1,000 x 1 MiB, 2 x 1 GiB + 2,000 x 64 KiB up
+    /// and down with cp --recursive; 100,000 x 1 KiB synced new and then unchanged), with the
+    /// peers that move trees (s5cmd, rclone, aws-cli) given --peers
+    #[argh(switch)]
+    tree: bool,
+
+    /// with --tree: multiply every tree's file count by this, e.g. 0.1 for a quick run
+    /// (default: 1)
+    #[argh(option, default = "1.0")]
+    tree_scale: f64,
 }
 
 /// A tool with its settings: one row pair (upload, download) per size in the table.
@@ -113,30 +125,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     crate::cargo(&["build", "--release", "-p", "s3mt"])?;
     let s3mt = root.join("target/release/s3mt");
 
-    let mut contenders = vec![
-        Contender::S3mt(ChecksumAlgorithm::Sha256),
-        Contender::S3mt(ChecksumAlgorithm::Crc64Nvme),
-    ];
-    if args.peers {
-        for name in &args.peer {
-            ensure!(
-                Peer::ALL.iter().any(|peer| peer.name() == name),
-                "--peer {name}: expected one of s5cmd, rclone, aws-cli, aws-crt"
-            );
-        }
-        let chosen = Peer::ALL
-            .into_iter()
-            .filter(|peer| args.peer.is_empty() || args.peer.iter().any(|n| n == peer.name()));
-        for peer in chosen {
-            eprintln!("installing {} {} ...", peer.name(), peer.version());
-            peer.install()?;
-            contenders.push(Contender::Peer(peer, Some(tuning)));
-            if !args.tuned_only {
-                contenders.push(Contender::Peer(peer, None));
-            }
-        }
-    }
-    contenders.push(Contender::Curl);
+    let contenders = contenders_list(&args, tuning)?;
 
     let (server, mut target) = match &args.endpoint {
         Some(endpoint) => (None, external_target(endpoint, &args.bucket)?),
@@ -181,6 +170,50 @@ pub fn run(args: BenchArgs) -> Result<()> {
         }
         None => None,
     };
+
+    if args.tree {
+        ensure!(args.tree_scale > 0.0, "--tree-scale must be positive");
+        let mut tree_contenders = vec![tree::TreeContender::S3mt];
+        for contender in &contenders {
+            if let Contender::Peer(peer, own) = contender
+                && peer.moves_trees()
+            {
+                tree_contenders.push(tree::TreeContender::Peer(
+                    *peer,
+                    own.map(|tuning| tuning.concurrency),
+                ));
+            }
+        }
+        let bench = tree::TreeBench {
+            s3mt: &s3mt,
+            target: &target,
+            concurrency: tuning.concurrency,
+            server_pid,
+            master_url: master_url.clone(),
+            out_dir: &out_dir,
+            runs: args.runs,
+            scale: args.tree_scale,
+        };
+        let rows = bench.run(&tree_contenders)?;
+        drop(proxy);
+        drop(server);
+        let header = format!(
+            "s3mt tree benchmark: {} runs after a warm-up, medians (min..max); {server_label} on \
+             loopback, the server on the same {} cores; s3mt and tuned peers with {} in flight.\n\n",
+            args.runs,
+            std::thread::available_parallelism().map_or(0, |n| n.get()),
+            tuning.concurrency,
+        );
+        let table = tree::markdown(&rows);
+        println!("{header}{table}");
+        std::fs::write(out_dir.join("trees.md"), format!("{header}{table}"))?;
+        std::fs::write(
+            out_dir.join("trees.json"),
+            serde_json::to_string_pretty(&rows)?,
+        )?;
+        eprintln!("written: target/bench/trees.md, trees.json");
+        return Ok(());
+    }
 
     let mut rows = Vec::new();
     for &size in &sizes {
@@ -260,6 +293,36 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
+/// s3mt (with its default and its cheapest checksum), the peers asked for (installed if
+/// needed), tuned and at their defaults, and curl.
+fn contenders_list(args: &BenchArgs, tuning: Tuning) -> Result<Vec<Contender>> {
+    let mut contenders = vec![
+        Contender::S3mt(ChecksumAlgorithm::Sha256),
+        Contender::S3mt(ChecksumAlgorithm::Crc64Nvme),
+    ];
+    if args.peers {
+        for name in &args.peer {
+            ensure!(
+                Peer::ALL.iter().any(|peer| peer.name() == name),
+                "--peer {name}: expected one of s5cmd, rclone, aws-cli, aws-crt"
+            );
+        }
+        let chosen = Peer::ALL
+            .into_iter()
+            .filter(|peer| args.peer.is_empty() || args.peer.iter().any(|n| n == peer.name()));
+        for peer in chosen {
+            eprintln!("installing {} {} ...", peer.name(), peer.version());
+            peer.install()?;
+            contenders.push(Contender::Peer(peer, Some(tuning)));
+            if !args.tuned_only {
+                contenders.push(Contender::Peer(peer, None));
+            }
+        }
+    }
+    contenders.push(Contender::Curl);
+    Ok(contenders)
+}
+
 /// What every run of one size shares.
 struct Bench<'a> {
     s3mt: &'a Path,
@@ -311,15 +374,7 @@ impl Bench<'_> {
     fn reclaim(&self, target: &Target) -> Result<()> {
         let object = s3mt_engine::S3Uri::new(target.bucket.clone(), target.key.clone())?;
         client_for(target)?.delete_object(&object)?;
-        if let Some(master) = &self.master_url {
-            let vacuum = format!("{master}/vol/vacuum?garbageThreshold=0.0001");
-            let status = Command::new("curl")
-                .args(["--silent", "--output", "/dev/null", "--fail", &vacuum])
-                .status()
-                .context("run curl to vacuum the server")?;
-            ensure!(status.success(), "the server's vacuum failed ({status})");
-        }
-        Ok(())
+        vacuum(self.master_url.as_deref())
     }
 
     fn command(
@@ -357,22 +412,9 @@ impl Bench<'_> {
             Direction::Upload => (local, object),
             Direction::Download => (object, local),
         };
-        let mut command = Command::new(self.s3mt);
+        let mut command = s3mt_base(self.s3mt, target, self.scratch);
         command
-            .env_clear()
-            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-            .env("HOME", self.scratch)
-            .env("AWS_ACCESS_KEY_ID", &target.access_key)
-            .env("AWS_SECRET_ACCESS_KEY", &target.secret_key)
-            .env("AWS_REGION", &target.region)
-            .env("AWS_EC2_METADATA_DISABLED", "true")
-            .args([
-                "--endpoint-url",
-                &target.endpoint,
-                "--addressing-style",
-                "path",
-                "cp",
-            ])
+            .arg("cp")
             .args([&source, &destination])
             .args(["--part-size", &format!("{}", self.tuning.part_size)])
             .args(["--concurrency", &self.tuning.concurrency.to_string()])
@@ -382,6 +424,42 @@ impl Bench<'_> {
         }
         command
     }
+}
+
+/// `s3mt --endpoint-url <ep> --addressing-style path` in a clean environment (credentials in
+/// the AWS variables, no instance metadata, `HOME` the scratch dir): the subcommand follows.
+fn s3mt_base(s3mt: &Path, target: &Target, scratch: &Path) -> Command {
+    let mut command = Command::new(s3mt);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", scratch)
+        .env("AWS_ACCESS_KEY_ID", &target.access_key)
+        .env("AWS_SECRET_ACCESS_KEY", &target.secret_key)
+        .env("AWS_REGION", &target.region)
+        .env("AWS_EC2_METADATA_DISABLED", "true")
+        .args([
+            "--endpoint-url",
+            &target.endpoint,
+            "--addressing-style",
+            "path",
+        ]);
+    command
+}
+
+/// Has a local SeaweedFS reclaim deleted objects' space at once (its volumes only shrink on a
+/// vacuum): ten tools times 4 GiB filled a disk. Nothing to do for another endpoint.
+fn vacuum(master_url: Option<&str>) -> Result<()> {
+    let Some(master) = master_url else {
+        return Ok(());
+    };
+    let vacuum = format!("{master}/vol/vacuum?garbageThreshold=0.0001");
+    let status = Command::new("curl")
+        .args(["--silent", "--output", "/dev/null", "--fail", &vacuum])
+        .status()
+        .context("run curl to vacuum the server")?;
+    ensure!(status.success(), "the server's vacuum failed ({status})");
+    Ok(())
 }
 
 /// The link proxy's own cost: one s3mt round trip of `size` straight to the server, and one

@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use super::{Direction, Peer, Target, Tuning, aws_env, python_env, s3_url, write};
+use super::{Direction, Peer, Target, Tree, TreeOp, Tuning, aws_env, python_env, s3_url, write};
 
 /// Version of the `awscli` PyPI package (AWS CLI v1, which vendors botocore and s3transfer).
 pub const AWSCLI_VERSION: &str = "1.46.3";
@@ -30,6 +30,42 @@ pub(super) fn setup(
     aws_env(cmd, target, scratch, Some(&config));
     python_env(cmd, &Peer::AwsCli.install_dir());
     cmd.args(aws_cli_args(direction, target, local));
+    Ok(())
+}
+
+/// Sets `cmd` up for a tree: `aws s3 cp --recursive|sync <src> <dst>`, with
+/// `max_concurrent_requests` (default 10) in the config file when given.
+pub(super) fn tree_setup(cmd: &mut Command, tree: &Tree<'_>, scratch: &Path) -> Result<()> {
+    let config = scratch.join(AWS_CLI_CONFIG_FILE);
+    let mut text = aws_cli_config(&tree.target.region, None);
+    if let Some(concurrency) = tree.concurrency {
+        text += &format!("    max_concurrent_requests = {concurrency}\n");
+    }
+    write(&config, &text)?;
+    aws_env(cmd, tree.target, scratch, Some(&config));
+    python_env(cmd, &Peer::AwsCli.install_dir());
+    let command = match tree.op {
+        TreeOp::Copy => "cp",
+        TreeOp::Sync => "sync",
+    };
+    cmd.args([
+        "-S",
+        "-m",
+        "awscli",
+        "s3",
+        command,
+        "--endpoint-url",
+        &tree.target.endpoint,
+    ]);
+    cmd.arg("--only-show-errors");
+    if tree.op == TreeOp::Copy {
+        cmd.arg("--recursive");
+    }
+    let url = OsString::from(s3_url(tree.target));
+    match tree.direction {
+        Direction::Upload => cmd.args([tree.local.as_os_str().to_owned(), url]),
+        Direction::Download => cmd.args([url, tree.local.as_os_str().to_owned()]),
+    };
     Ok(())
 }
 

@@ -218,15 +218,7 @@ impl Peer {
                 "part size and concurrency must be positive: {t:?}"
             );
         }
-        fs::create_dir_all(scratch)
-            .with_context(|| format!("cannot create the scratch dir {}", scratch.display()))?;
-        let mut cmd = Command::new(self.program(python));
-        cmd.env_clear()
-            .env(
-                "PATH",
-                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
-            )
-            .env("HOME", scratch);
+        let mut cmd = self.bare_command(scratch, python)?;
         let setup = match self {
             Peer::S5cmd => s5cmd::setup,
             Peer::Rclone => rclone::setup,
@@ -236,6 +228,80 @@ impl Peer {
         setup(&mut cmd, direction, target, local, tuning, scratch)?;
         Ok(cmd)
     }
+
+    /// Whether `cargo xtask bench --tree` can run the peer: the CRT's script copies one file.
+    pub fn moves_trees(self) -> bool {
+        self != Peer::AwsCrt
+    }
+
+    /// The command that copies (or syncs, `op`) the directory `local` to the target's prefix
+    /// (Upload, the target's key ending in `/`) or the prefix to `local` (Download), with
+    /// `concurrency` transfers in flight when given, else the tool's default.
+    ///
+    /// # Errors
+    /// As [`Peer::command`]; and for a peer that does not move trees ([`Peer::moves_trees`]).
+    pub fn tree_command(
+        self,
+        op: TreeOp,
+        direction: Direction,
+        target: &Target,
+        local: &Path,
+        concurrency: Option<usize>,
+        scratch: &Path,
+    ) -> Result<Command> {
+        ensure!(concurrency != Some(0), "concurrency must be positive");
+        let python = match self {
+            Peer::AwsCli => python()?,
+            _ => Path::new("python3"),
+        };
+        let mut cmd = self.bare_command(scratch, python)?;
+        let tree = Tree {
+            op,
+            direction,
+            target,
+            local,
+            concurrency,
+        };
+        match self {
+            Peer::S5cmd => s5cmd::tree_setup(&mut cmd, &tree, scratch),
+            Peer::Rclone => rclone::tree_setup(&mut cmd, &tree, scratch)?,
+            Peer::AwsCli => aws_cli::tree_setup(&mut cmd, &tree, scratch)?,
+            Peer::AwsCrt => anyhow::bail!("the aws-crt peer copies one file, not trees"),
+        }
+        Ok(cmd)
+    }
+
+    /// The peer's program with a clean environment: `PATH`, and `HOME` the scratch dir.
+    fn bare_command(self, scratch: &Path, python: &Path) -> Result<Command> {
+        fs::create_dir_all(scratch)
+            .with_context(|| format!("cannot create the scratch dir {}", scratch.display()))?;
+        let mut cmd = Command::new(self.program(python));
+        cmd.env_clear()
+            .env(
+                "PATH",
+                std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+            )
+            .env("HOME", scratch);
+        Ok(cmd)
+    }
+}
+
+/// What a tree run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeOp {
+    /// Copy everything (`cp --recursive`, `rclone copy`).
+    Copy,
+    /// Copy what is missing or differs (`sync`).
+    Sync,
+}
+
+/// One tree run, as the peers' setups take it.
+struct Tree<'a> {
+    op: TreeOp,
+    direction: Direction,
+    target: &'a Target,
+    local: &'a Path,
+    concurrency: Option<usize>,
 }
 
 /// `<workspace>/target/tools/peers`.

