@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result, ensure};
-use s3mt_engine::S3Uri;
+use s3mt_engine::{ObjectInfo, S3Uri};
 use s3mt_engine::size::format_size;
 use serde::Serialize;
 use sha2::Digest as _;
@@ -269,14 +269,14 @@ impl TreeBench<'_> {
         command
     }
 
-    /// Requires `files` objects of `bytes` in all under the prefix; their (key, ETag, time).
+    /// Requires `files` objects of `bytes` in all under the prefix; returns them.
     fn check_listing(
         &self,
         contender: TreeContender,
         prefix: &str,
         files: usize,
         bytes: u64,
-    ) -> Result<Vec<(String, Option<String>, Option<String>)>> {
+    ) -> Result<Vec<ObjectInfo>> {
         let objects = super::client_for(self.target)?.list_objects(&self.target.bucket, prefix)?;
         let stored: u64 = objects.iter().map(|object| object.size).sum();
         ensure!(
@@ -285,10 +285,7 @@ impl TreeBench<'_> {
             contender.name(),
             objects.len()
         );
-        Ok(objects
-            .into_iter()
-            .map(|object| (object.key, object.etag, object.last_modified))
-            .collect())
+        Ok(objects)
     }
 
     /// Deletes everything under the prefix (16 at a time) and vacuums a local SeaweedFS.
