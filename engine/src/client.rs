@@ -106,7 +106,11 @@ impl Client {
     ) -> Result<TransferSummary> {
         let progress = options.to_progress();
         let outcome = Transfer::new(&self.session, source, &progress).and_then(|transfer| {
-            download_file::download_file(&transfer, destination, options.verify)
+            let file = download_file::DownloadOptions {
+                verify: options.verify,
+                ..Default::default()
+            };
+            download_file::download_file(&transfer, destination, file)
         });
         progress.finish(outcome.map_err(|err| {
             err.note("the destination was not touched")

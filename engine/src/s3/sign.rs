@@ -184,6 +184,16 @@ impl Signer {
         self.finish(self.bucket.get_object(Some(&*at.credentials), key), at, &[])
     }
 
+    /// GetObject of the whole object, asking for its stored checksums as a HEAD does.
+    pub fn get_whole_object(&self, key: &str, at: &Stamp) -> SignedRequest {
+        let action = self.bucket.get_object(Some(&*at.credentials), key);
+        self.finish(
+            action,
+            at,
+            &[("x-amz-checksum-mode".into(), "ENABLED".to_owned())],
+        )
+    }
+
     pub fn create_bucket(&self, at: &Stamp) -> SignedRequest {
         self.finish(self.bucket.create_bucket(&at.credentials), at, &[])
     }

@@ -9,7 +9,7 @@ use jiff::Timestamp;
 use rayon::prelude::*;
 use tempfile::NamedTempFile;
 
-use super::journal::{self, Done, DownloadHeader, Journal};
+use super::journal::{Done, DownloadHeader, Journal};
 use super::options::VerifyMode;
 use super::progress::{Event, REPORT_EVERY};
 use super::ranged::{Download, RemoteObject};
@@ -26,29 +26,70 @@ use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::{self, DEFAULT_PART_SIZE, PartPlan};
 use crate::size::Size;
 
+/// How one file's download goes, beside the object and the destination.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DownloadOptions<'a> {
+    pub verify: VerifyMode,
+    /// What a listing said of the object: its size and ETag. A small object is then fetched
+    /// in one GET, without a HEAD first.
+    pub listed: Option<(u64, Option<&'a str>)>,
+    /// Leaves the rename's directory sync to the caller (a tree syncs each directory once).
+    pub defer_directory_sync: bool,
+}
+
 pub(crate) fn download_file(
     transfer: &Transfer<'_>,
     destination: &Path,
-    verify: VerifyMode,
+    options: DownloadOptions<'_>,
 ) -> Result<TransferSummary> {
     let started = Instant::now();
     let directory = destination_directory(destination)?;
     let config = transfer.config();
     let progress = transfer.progress;
     let download = Download { transfer };
-    let object = download.head(verify)?;
+    let default_range = config.part_size.unwrap_or(DEFAULT_PART_SIZE);
+    let sync_directory = !options.defer_directory_sync;
+    if let Some((size, etag)) = options.listed
+        && size <= default_range
+    {
+        let temporary = temporary_file(destination, &directory)?;
+        let (object, map, verification) = download.whole(etag, options.verify, |size| {
+            progress.send(|| Event::Planned {
+                total_bytes: size,
+                part_size: size,
+                parts: u64::from(size > 0),
+            });
+            reserve(&temporary, size, &directory)
+        })?;
+        commit(
+            temporary,
+            map,
+            destination,
+            &directory,
+            object.modified,
+            sync_directory,
+        )?;
+        return Ok(TransferSummary {
+            bytes: object.size,
+            parts: u64::from(object.size > 0),
+            elapsed: started.elapsed(),
+            verification,
+        });
+    }
+    let object = download.head(options.verify)?;
 
     // With s3mt's record of equal parts, ranges are the upload's parts, so each part's digest
     // is checked as it lands; otherwise the file is checked in order once complete.
     let range_size = match per_part_record(&object.expected) {
         Some(record) => record.part_size,
-        None => config.part_size.unwrap_or(DEFAULT_PART_SIZE),
+        None => default_range,
     };
     let plan = plan::plan_download(object.size, range_size);
     let (temporary, journal) = match (&config.state_dir, &object.etag) {
-        // Without an ETag, a later run could not tell whether the object changed.
-        (Some(dir), Some(etag)) => {
-            journal::clean_old_state(dir);
+        // Without an ETag, a later run could not tell whether the object changed; with one
+        // range, there is nothing to resume.
+        (Some(dir), Some(etag)) if plan.count() > 1 => {
+            transfer.session.clean_old_state_once(dir);
             let header =
                 resume::download_header(transfer, destination, &directory, etag, object.size, plan);
             resume::open_partial(transfer, dir, &header)?
@@ -56,16 +97,7 @@ pub(crate) fn download_file(
         _ => (temporary_file(destination, &directory)?, None),
     };
     let outcome = (|| -> Result<(DestinationMap, Verification)> {
-        let mut map = DestinationMap::new(temporary.as_file(), object.size).map_err(|err| {
-            Error::local_io(
-                format_args!(
-                    "cannot reserve {} in {}",
-                    Size(object.size),
-                    directory.display()
-                ),
-                err,
-            )
-        })?;
+        let mut map = reserve(&temporary, object.size, &directory)?;
         progress.send(|| Event::Planned {
             total_bytes: plan.total,
             part_size: plan.part_size,
@@ -95,7 +127,14 @@ pub(crate) fn download_file(
             }
         },
     };
-    commit(temporary, map, destination, &directory, object.modified)?;
+    commit(
+        temporary,
+        map,
+        destination,
+        &directory,
+        object.modified,
+        sync_directory,
+    )?;
     if let Some(journal) = journal {
         journal.remove();
     }
@@ -188,20 +227,32 @@ fn temporary_file(destination: &Path, directory: &Path) -> Result<NamedTempFile>
         })
 }
 
-/// Writes the map out, gives the file the object's modification time, syncs it, and renames it
-/// over the destination (keeping the permissions of a file it replaces).
+/// Reserves `size` bytes for the temporary file and maps it.
+fn reserve(temporary: &NamedTempFile, size: u64, directory: &Path) -> Result<DestinationMap> {
+    DestinationMap::new(temporary.as_file(), size).map_err(|err| {
+        Error::local_io(
+            format_args!("cannot reserve {} in {}", Size(size), directory.display()),
+            err,
+        )
+    })
+}
+
+/// Unmaps the file, gives it the object's modification time, syncs it (the pages written
+/// through the map with it), and renames it over the destination (keeping the permissions of
+/// a file it replaces); then syncs the directory, unless `sync_directory` is off.
 fn commit(
     temporary: NamedTempFile,
     map: DestinationMap,
     destination: &Path,
     directory: &Path,
     modified: Option<Timestamp>,
+    sync_directory: bool,
 ) -> Result<()> {
     let local = |what: &str, err| {
         Error::local_io(format_args!("cannot {what} {}", destination.display()), err)
     };
-    map.flush().map_err(|err| local("write", err))?;
-    // Unmapped before the time is set: a write through the map would move it again.
+    // Unmapped before the time is set: a write through the map would move it again. The
+    // pages it dirtied stay in the page cache for the sync to write.
     drop(map);
     let file = temporary.as_file();
     if let Some(modified) = modified {
@@ -217,11 +268,18 @@ fn commit(
     temporary
         .persist(destination)
         .map_err(|err| local("rename the download to", err.error))?;
-    // Make the rename itself durable (best effort: not every filesystem syncs directories).
+    if sync_directory {
+        sync_directory_of(directory);
+    }
+    Ok(())
+}
+
+/// Makes the renames in `directory` durable (best effort: not every file system syncs
+/// directories).
+pub(crate) fn sync_directory_of(directory: &Path) {
     if let Ok(dir) = std::fs::File::open(directory) {
         let _ = dir.sync_all();
     }
-    Ok(())
 }
 
 /// s3mt's record, when its parts are all the same size (ranges can then be its parts).

@@ -12,12 +12,14 @@ use super::progress::{Event, PartAttempts, REPORT_EVERY};
 use super::session::Transfer;
 use crate::error::{Error, ErrorKind, Result};
 use crate::integrity::ChecksumAlgorithm;
+use crate::integrity::Verification;
 use crate::integrity::algorithm::{Digest, Hasher};
 use crate::integrity::expected::Expected;
+use crate::integrity::in_order::InOrder;
 use crate::integrity::record::{METADATA_HEADER, RECORD_TAG};
-use crate::mapped::WritableChunk;
+use crate::mapped::{DestinationMap, WritableChunk};
 use crate::plan::Part;
-use crate::s3::call::Call;
+use crate::s3::call::{Call, Reply};
 use crate::s3::http;
 use crate::s3::requests::Tagging;
 use crate::s3::xml;
@@ -63,13 +65,7 @@ impl Download<'_> {
     /// verification is required and there is nothing to verify against.
     pub fn head(&self, verify: VerifyMode) -> Result<RemoteObject> {
         let object = self.head_once()?;
-        if verify == VerifyMode::Require && object.expected == Expected::Nothing {
-            return Err(Error::new(
-                ErrorKind::Integrity,
-                "the object carries no integrity data (no s3mt record, no whole-object checksum, \
-                 no single-part MD5 ETag) and verification is required",
-            ));
-        }
+        require_integrity(&object, verify)?;
         Ok(object)
     }
 
@@ -77,42 +73,87 @@ impl Download<'_> {
         let key = self.transfer.key();
         let call = Call::new(|signer, at| Ok(signer.head_object(key, at)));
         let progress = self.transfer.progress;
-        self.transfer.requester.call(&call, progress, |response| {
-            let size = http::header(response, "content-length")
-                .and_then(|length| length.parse().ok())
-                .ok_or_else(|| Error::new(ErrorKind::Protocol, "the server sent no object size"))?;
-            let etag = http::header(response, "etag").map(str::to_owned);
-            let tagged = http::header(response, "x-amz-tagging-count")
-                .and_then(|count| count.trim().parse::<u32>().ok())
-                .is_some_and(|count| count > 0);
-            // A stream's record follows its data, in a tag: asked for only when there is one.
-            let record = match http::header(response, METADATA_HEADER) {
-                Some(record) => Some(record.to_owned()),
-                None if tagged => self.record_tag()?,
-                None => None,
-            };
-            let expected = Expected::from_headers(
-                size,
-                record.as_deref(),
-                |algorithm| http::header(response, algorithm.header()),
-                http::header(response, "x-amz-checksum-type"),
-                etag.as_deref(),
-                http::header(response, "x-amz-server-side-encryption") == Some("aws:kms"),
-            )?;
-            let recorded = match &expected {
-                Expected::Record(record) => record.modified,
-                _ => None,
-            };
-            let last_modified = http::header(response, "last-modified")
-                .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
-                .map(|date| date.timestamp());
-            Ok(RemoteObject {
-                size,
-                etag,
-                expected,
-                modified: recorded.or(last_modified),
-            })
+        self.transfer
+            .requester
+            .call(&call, progress, |response| self.remote_object(response))
+    }
+
+    /// What the headers of a HEAD, or of a GET of the whole object, say of it.
+    fn remote_object(&self, response: &Reply) -> Result<RemoteObject> {
+        let size = http::header(response, "content-length")
+            .and_then(|length| length.parse().ok())
+            .ok_or_else(|| Error::new(ErrorKind::Protocol, "the server sent no object size"))?;
+        let etag = http::header(response, "etag").map(str::to_owned);
+        let tagged = http::header(response, "x-amz-tagging-count")
+            .and_then(|count| count.trim().parse::<u32>().ok())
+            .is_some_and(|count| count > 0);
+        // A stream's record follows its data, in a tag: asked for only when there is one.
+        let record = match http::header(response, METADATA_HEADER) {
+            Some(record) => Some(record.to_owned()),
+            None if tagged => self.record_tag()?,
+            None => None,
+        };
+        let expected = Expected::from_headers(
+            size,
+            record.as_deref(),
+            |algorithm| http::header(response, algorithm.header()),
+            http::header(response, "x-amz-checksum-type"),
+            etag.as_deref(),
+            http::header(response, "x-amz-server-side-encryption") == Some("aws:kms"),
+        )?;
+        let recorded = match &expected {
+            Expected::Record(record) => record.modified,
+            _ => None,
+        };
+        let last_modified = http::header(response, "last-modified")
+            .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
+            .map(|date| date.timestamp());
+        Ok(RemoteObject {
+            size,
+            etag,
+            expected,
+            modified: recorded.or(last_modified),
         })
+    }
+
+    /// One GET of the whole object (a small one, its size known from a listing), `If-Match`
+    /// `etag` when known: its headers say what it is, `map` makes the map its bytes land in
+    /// once its size is known, and they are checked as they land. What the object is, the
+    /// map, and how its bytes were checked.
+    pub fn whole(
+        &self,
+        etag: Option<&str>,
+        verify: VerifyMode,
+        mut map: impl FnMut(u64) -> Result<DestinationMap>,
+    ) -> Result<(RemoteObject, DestinationMap, Verification)> {
+        let progress = self.transfer.progress;
+        let headers: Vec<(&str, &str)> = etag.map(|etag| ("if-match", etag)).into_iter().collect();
+        let key = self.transfer.key();
+        let call = Call::new(|signer, at| Ok(signer.get_whole_object(key, at))).headers(&headers);
+        let attempts = PartAttempts::new(progress, 1);
+        let outcome = self.transfer.requester.call(&call, &attempts, |response| {
+            let object = self.remote_object(response)?;
+            require_integrity(&object, verify)?;
+            let mut map = map(object.size)?;
+            let part = Part {
+                number: 1,
+                offset: 0,
+                len: object.size,
+            };
+            progress.send(|| Event::PartStarted {
+                part: 1,
+                bytes: part.len,
+            });
+            let mut check = InOrder::new(object.expected.clone());
+            land(response, &mut map.whole(), &attempts, |bytes| {
+                check.update(bytes)
+            })?;
+            progress.send(|| Event::PartDone { part: 1 });
+            Ok((object, map, check))
+        });
+        let (object, map, check) = outcome.map_err(changed)?;
+        let verification = check.finish()?;
+        Ok((object, map, verification))
     }
 
     /// s3mt's record from the object's tags (one GetObjectTagging). Not allowed to read
@@ -165,51 +206,85 @@ impl Download<'_> {
             )?;
             // For servers that ignore If-Match: the range must come from the same object.
             check_same_etag(object.etag.as_deref(), http::header(response, "etag"))?;
-            let mut reader = response.body_mut().as_reader();
             let mut hasher = per_part.map(Hasher::new);
-            let mut done = 0;
-            while done < chunk.len() {
-                progress.check_cancelled()?;
-                let end = (done + REPORT_EVERY).min(chunk.len());
-                reader.read_exact(&mut chunk[done..end]).map_err(|err| {
-                    Error::new(
-                        ErrorKind::Network,
-                        format!("the reply body ended early: {err}"),
-                    )
-                })?;
+            land(response, &mut chunk, &attempts, |bytes| {
                 if let Some(hasher) = &mut hasher {
-                    // Hashed while the MiB just written is still in the CPU's cache.
-                    hasher.update(&chunk[done..end]);
+                    hasher.update(bytes);
                 }
-                chunk.release(done..end);
-                attempts.moved((end - done) as u64);
-                done = end;
-            }
-            // Reading to the end returns the connection to the pool, and catches long bodies.
-            let mut extra = [0u8; 1];
-            match reader.read(&mut extra) {
-                Ok(0) => Ok(hasher.map(Hasher::finalize)),
-                Ok(_) => Err(Error::new(
-                    ErrorKind::Protocol,
-                    "the reply body is longer than the range",
-                )),
-                Err(err) => Err(Error::new(
-                    ErrorKind::Network,
-                    format!("reading the reply failed: {err}"),
-                )),
-            }
+            })?;
+            Ok(hasher.map(Hasher::finalize))
         });
         let digest = outcome.map_err(|err| match err.kind() {
-            ErrorKind::PreconditionFailed => Error::new(
-                ErrorKind::PreconditionFailed,
-                "the object changed during the download (its ETag no longer matches)",
-            )
-            .with_source(err),
+            ErrorKind::PreconditionFailed => changed(err),
             _ => err.context(format_args!("bytes {}..{}", part.offset, part.end())),
         })?;
         chunk.landed();
         progress.send(|| Event::PartDone { part: part.number });
         Ok(digest)
+    }
+}
+
+/// Fails a download that requires verification of an object with nothing to verify against.
+fn require_integrity(object: &RemoteObject, verify: VerifyMode) -> Result<()> {
+    if verify == VerifyMode::Require && object.expected == Expected::Nothing {
+        return Err(Error::new(
+            ErrorKind::Integrity,
+            "the object carries no integrity data (no s3mt record, no whole-object checksum, no \
+             single-part MD5 ETag) and verification is required",
+        ));
+    }
+    Ok(())
+}
+
+/// A 412 on `If-Match` says the object changed since the download began.
+fn changed(err: Error) -> Error {
+    if err.kind() != ErrorKind::PreconditionFailed {
+        return err;
+    }
+    Error::new(
+        ErrorKind::PreconditionFailed,
+        "the object changed during the download (its ETag no longer matches)",
+    )
+    .with_source(err)
+}
+
+/// Reads a reply's body straight into `chunk`, a MiB at a time: each MiB is given to `landed`
+/// (while it is still in the CPU's cache), dropped from memory and reported; the body must end
+/// exactly at the chunk's end.
+fn land(
+    response: &mut Reply,
+    chunk: &mut impl Landing,
+    attempts: &PartAttempts<'_>,
+    mut landed: impl FnMut(&[u8]),
+) -> Result<()> {
+    let mut reader = response.body_mut().as_reader();
+    let mut done = 0;
+    while done < chunk.len() {
+        attempts.progress().check_cancelled()?;
+        let end = (done + REPORT_EVERY).min(chunk.len());
+        reader.read_exact(&mut chunk[done..end]).map_err(|err| {
+            Error::new(
+                ErrorKind::Network,
+                format!("the reply body ended early: {err}"),
+            )
+        })?;
+        landed(&chunk[done..end]);
+        chunk.release(done..end);
+        attempts.moved((end - done) as u64);
+        done = end;
+    }
+    // Reading to the end returns the connection to the pool, and catches long bodies.
+    let mut extra = [0u8; 1];
+    match reader.read(&mut extra) {
+        Ok(0) => Ok(()),
+        Ok(_) => Err(Error::new(
+            ErrorKind::Protocol,
+            "the reply body is longer than the range",
+        )),
+        Err(err) => Err(Error::new(
+            ErrorKind::Network,
+            format!("reading the reply failed: {err}"),
+        )),
     }
 }
 

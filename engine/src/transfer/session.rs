@@ -1,8 +1,10 @@
 //! The session every transfer of a client shares (settings, the HTTP agent, the worker pool,
 //! the clock), and the context of one object's transfer, built in one place.
 
-use std::sync::Arc;
+use std::path::Path;
+use std::sync::{Arc, Once};
 
+use super::journal;
 use super::progress::{Progress, Registration};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
@@ -20,6 +22,8 @@ pub(crate) struct Session {
     /// The workers, [`Config::concurrency`] of them.
     pub pool: rayon::ThreadPool,
     pub clock: Arc<dyn Clock>,
+    /// Whether the state directory's old journals were cleaned (once per session).
+    cleaned: Once,
 }
 
 impl Session {
@@ -41,7 +45,15 @@ impl Session {
             http,
             pool,
             clock: Arc::new(SystemClock),
+            cleaned: Once::new(),
         })
+    }
+
+    /// Removes the state directory's journals older than a week, the first time a transfer
+    /// of this session could resume (a tree's files need not read the directory each).
+    pub fn clean_old_state_once(&self, state_dir: &Path) {
+        self.cleaned
+            .call_once(|| journal::clean_old_state(state_dir));
     }
 
     /// Sends requests to `bucket` over `http`.

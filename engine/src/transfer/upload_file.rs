@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime};
 use jiff::Timestamp;
 use rayon::prelude::*;
 
-use super::journal::{self, Done};
+use super::journal::Done;
 use super::multipart::Upload;
 use super::part_body::PartBody;
 use super::progress::{Event, REPORT_EVERY};
@@ -82,7 +82,7 @@ pub(crate) fn upload_file(
         }
         UploadPlan::Multipart(plan) => {
             let resumable = config.state_dir.as_deref().map(|dir| {
-                journal::clean_old_state(dir);
+                transfer.session.clean_old_state_once(dir);
                 ResumableUpload::new(dir, transfer, source, &metadata, plan, &record)
             });
             let file = FileParts {

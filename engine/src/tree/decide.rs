@@ -235,6 +235,7 @@ mod tests {
             path: path.into(),
             size: Some(size),
             last_modified: Some(time(modified)),
+            etag: None,
         }
     }
 

@@ -2,7 +2,9 @@
 //! list) against the directory's walk (only for a sync), each object through the file
 //! download flow into a file placed safely below the directory.
 
-use std::path::Path;
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use super::content::file_matches;
 use super::decide::{Planner, Step, same_time};
@@ -14,7 +16,7 @@ use super::run::{Direction, FileJob, Tree};
 use super::walk::{Found, LocalFile, Walk};
 use crate::error::{Error, Result};
 use crate::s3::S3Uri;
-use crate::transfer::download_file::download_file;
+use crate::transfer::download_file::{DownloadOptions, download_file, sync_directory_of};
 use crate::transfer::progress::Progress;
 use crate::transfer::ranged::Download;
 use crate::transfer::session::Session;
@@ -55,11 +57,26 @@ pub(crate) fn download_tree(
             Error::local_io(format_args!("cannot create {}", root.display()), err)
         })?;
     }
-    tree.run(&Down, pairs)
+    let down = Down::default();
+    let summary = tree.run(&down, pairs);
+    // The renames made durable: each directory synced once, not once per file.
+    for directory in lock(&down.directories).iter() {
+        sync_directory_of(directory);
+    }
+    summary
 }
 
 /// Objects down to local files.
-struct Down;
+#[derive(Default)]
+struct Down {
+    /// The directories files were renamed (or directories made) into, to sync once the tree
+    /// is done.
+    directories: Mutex<BTreeSet<PathBuf>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
 
 impl Direction for Down {
     type SourceListing = ObjectEntry;
@@ -100,7 +117,19 @@ impl Direction for Down {
 
     fn copy(&self, file: &FileJob<'_>, object: &ObjectEntry) -> Result<u64> {
         let path = place(file.tree.root, &object.path)?;
-        let summary = download_file(&file.transfer, &path, file.tree.options.transfer.verify)?;
+        let options = DownloadOptions {
+            verify: file.tree.options.transfer.verify,
+            listed: object.size.map(|size| (size, object.etag.as_deref())),
+            defer_directory_sync: true,
+        };
+        let summary = download_file(&file.transfer, &path, options)?;
+        // Its directory, and those `place` may have made on the way to it.
+        let mut directories = lock(&self.directories);
+        for directory in path.ancestors().skip(1) {
+            if !directories.insert(directory.to_path_buf()) || directory == file.tree.root {
+                break;
+            }
+        }
         Ok(summary.bytes)
     }
 

@@ -20,6 +20,8 @@ pub(crate) struct ObjectEntry {
     /// Its size, `None` when the object was named (`--files-from`) rather than listed.
     pub size: Option<u64>,
     pub last_modified: Option<Timestamp>,
+    /// Its ETag, quotes included, when listed.
+    pub etag: Option<String>,
 }
 
 impl Listed for ObjectEntry {
@@ -41,6 +43,7 @@ impl ObjectEntry {
             path: path.to_owned(),
             size: Some(object.size),
             last_modified: object.last_modified.as_deref().and_then(|t| t.parse().ok()),
+            etag: object.etag,
         })
     }
 }
@@ -141,6 +144,7 @@ pub(crate) fn named_objects(paths: Vec<String>) -> impl Iterator<Item = Result<O
             path,
             size: None,
             last_modified: None,
+            etag: None,
         })
     })
 }

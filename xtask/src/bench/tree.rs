@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context as _, Result, ensure};
-use s3mt_engine::{ObjectInfo, S3Uri};
 use s3mt_engine::size::format_size;
+use s3mt_engine::{ObjectInfo, S3Uri};
 use serde::Serialize;
 use sha2::Digest as _;
 
