@@ -93,7 +93,7 @@ pub(super) fn prepare(data_dir: &Path, identities: &[(String, String)]) -> io::R
 }
 
 /// `weed server` on `ports` with its data, logs and HOME in `data_dir`.
-pub(super) fn command(weed: &Path, data_dir: &Path, ports: &Ports) -> Command {
+pub(super) fn command(weed: &Path, data_dir: &Path, ports: &Ports, tls: bool) -> Command {
     let p = ports;
     let dir = data_dir.display();
     let args: Vec<String> = vec![
@@ -112,8 +112,10 @@ pub(super) fn command(weed: &Path, data_dir: &Path, ports: &Ports) -> Command {
         "-master.electionTimeout=1s".into(),
         format!("-volume.port={}", p.volume),
         format!("-volume.port.grpc={}", p.volume_grpc),
-        // Two volumes per bucket (VOLUME_GROWTH): room for ~100 buckets.
-        "-volume.max=200".into(),
+        // Two volumes per bucket (VOLUME_GROWTH): room for ~500 buckets. The suite makes a
+        // bucket per test (over 120 of them); at 200 volumes the 101st bucket's first write
+        // failed with 500 InternalError (no writable volume). Volumes are sparse files.
+        "-volume.max=1000".into(),
         "-volume.preStopSeconds=0".into(),
         "-filer".into(),
         format!("-filer.port={}", p.filer),
@@ -126,6 +128,12 @@ pub(super) fn command(weed: &Path, data_dir: &Path, ports: &Ports) -> Command {
         "-s3.port.lance=0".into(),
         "-s3.autoCreateBucket=false".into(),
     ];
+    let mut args = args;
+    if tls {
+        let tls = crate::tls::shared();
+        args.push(format!("-s3.cert.file={}", tls.cert_file.display()));
+        args.push(format!("-s3.key.file={}", tls.key_file.display()));
+    }
     let mut cmd = Command::new(weed);
     cmd.args(args)
         // glog writes its files to TMPDIR; keep them in the data dir.
@@ -144,8 +152,8 @@ pub(super) fn command(weed: &Path, data_dir: &Path, ports: &Ports) -> Command {
 ///    data node must have registered, or the first write fails; after a restart the volume
 ///    server re-registers its volumes only with its next heartbeat (up to ~5 s after 403),
 ///    and until then reads of existing objects fail with 500 "volume id N not found".
-pub(super) fn ready(ports: &Ports) -> Result<(), String> {
-    if !matches!(probe::http_get(ports.s3, "/"), Ok((403, _))) {
+pub(super) fn ready(ports: &Ports, tls: bool) -> Result<(), String> {
+    if !matches!(probe::get(ports.s3, "/", tls), Ok((403, _))) {
         return Err("waiting for the S3 port to answer 403 to an anonymous request".into());
     }
     if !volumes_registered(ports) {
