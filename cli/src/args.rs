@@ -39,6 +39,16 @@ pub struct Args {
     #[argh(option)]
     pub addressing_style: Option<String>,
 
+    /// a PEM bundle of CA certificates to trust beside the built-in and system roots (default:
+    /// $AWS_CA_BUNDLE, or the profile's ca_bundle)
+    #[argh(option)]
+    pub ca_bundle: Option<String>,
+
+    /// do not verify servers' certificates (anyone on the way can then read and change the
+    /// traffic): for a test server only
+    #[argh(switch)]
+    pub no_verify_ssl: bool,
+
     #[argh(subcommand)]
     pub command: Command,
 }

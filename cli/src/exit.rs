@@ -27,6 +27,9 @@ pub const SOME_FAILED: u8 = 10;
 /// Some entries of a tree were skipped and named (not regular files, names or keys that cannot
 /// be copied safely); nothing failed.
 pub const SOME_SKIPPED: u8 = 11;
+/// A TLS handshake failed: the server's certificate is not trusted, not for its name, or
+/// expired, or the server does not speak TLS.
+pub const TLS: u8 = 12;
 /// Interrupted (Ctrl-C) or cancelled.
 pub const INTERRUPTED: u8 = 130;
 /// Standard output was closed by its reader (e.g. `| head`): what a process killed by SIGPIPE
@@ -45,6 +48,7 @@ pub fn for_kind(kind: ErrorKind) -> u8 {
             TRANSIENT
         }
         ErrorKind::Integrity => INTEGRITY,
+        ErrorKind::Tls => TLS,
         ErrorKind::AlreadyExists => ALREADY_EXISTS,
         ErrorKind::Cancelled => INTERRUPTED,
         _ => UNEXPECTED,

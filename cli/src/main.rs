@@ -12,6 +12,7 @@ mod rm;
 mod tree;
 mod uploads;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Result;
@@ -89,11 +90,19 @@ fn config_builder(args: &Args) -> Result<ConfigBuilder> {
         .map(|style| parse_addressing(style, "--addressing-style"))
         .transpose()
         .map_err(|err| UsageError::new(err.to_string()))?;
+    if args.no_verify_ssl {
+        eprintln!(
+            "s3mt: warning: --no-verify-ssl: servers' certificates are not verified; anyone on \
+             the way can read and change the traffic"
+        );
+    }
     let overrides = Overrides {
         profile: args.profile.clone(),
         region: args.region.clone(),
         endpoint_url: args.endpoint_url.clone(),
         addressing,
+        ca_bundle: args.ca_bundle.as_ref().map(PathBuf::from),
+        no_verify_ssl: args.no_verify_ssl,
     };
     Ok(Config::from_environment(&overrides)?)
 }

@@ -31,6 +31,9 @@ pub enum ErrorKind {
     ServerBusy,
     /// The connection failed, was reset, or stalled past a timeout; retryable.
     Network,
+    /// The TLS handshake failed: a certificate not trusted, not for the host's name, expired,
+    /// or a server that does not speak TLS. Not retried: only a change of settings helps.
+    Tls,
     /// The server's reply did not match what was asked for (wrong range, bad XML); retryable.
     Protocol,
     /// The data did not match its checksum, or (when verification is required) the object
@@ -67,6 +70,7 @@ impl ErrorKind {
             Self::Service => "service",
             Self::ServerBusy => "server_busy",
             Self::Network => "network",
+            Self::Tls => "tls",
             Self::Protocol => "protocol",
             Self::Integrity => "integrity",
             Self::Cancelled => "cancelled",
@@ -209,6 +213,7 @@ mod tests {
             !ErrorKind::SourceChanged.is_resumable() && !ErrorKind::AccessDenied.is_resumable()
         );
         assert!(!ErrorKind::Cancelled.is_retryable());
+        assert!(!ErrorKind::Tls.is_retryable() && !ErrorKind::Tls.is_resumable());
     }
 
     #[test]

@@ -124,6 +124,9 @@ pub fn s3mt_for(server: &S3Server) -> Command {
         .env("AWS_EC2_METADATA_DISABLED", "true")
         // Resume journals in the server's data dir, removed with it.
         .env("XDG_STATE_HOME", state_home(server));
+    if crate::tls::enabled() {
+        command.env("AWS_CA_BUNDLE", crate::tls::shared().ca_path());
+    }
     command
 }
 
@@ -292,11 +295,20 @@ impl TestBucket {
 
 const PRESIGN: std::time::Duration = std::time::Duration::from_secs(600);
 
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
+/// A plain ureq agent (statuses are not errors) that trusts the test CA when the server speaks
+/// HTTPS: a client other than s3mt, e.g. for presigned URLs.
+pub fn agent() -> ureq::Agent {
+    let mut config = ureq::Agent::config_builder().http_status_as_error(false);
+    if crate::tls::enabled() {
+        let ca = ureq::tls::Certificate::from_pem(crate::tls::shared().ca_pem.as_bytes())
+            .expect("the test CA")
+            .to_owned();
+        let tls = ureq::tls::TlsConfig::builder()
+            .root_certs(ureq::tls::RootCerts::new_with_certs(&[ca]))
+            .build();
+        config = config.tls_config(tls);
+    }
+    config.build().new_agent()
 }
 
 /// The `<UploadId>` of a CreateMultipartUpload reply, whatever its root element is called
@@ -320,10 +332,20 @@ fn etag(response: &ureq::http::Response<ureq::Body>) -> String {
 
 /// A config builder for `server`: its endpoint, credentials and region, path-style addressing.
 pub fn config_for(server: &S3Server) -> ConfigBuilder {
-    Config::builder(Credentials::new(server.access_key(), server.secret_key()))
-        .endpoint(server.endpoint())
-        .region(server.region())
-        .addressing(Addressing::Path)
+    trusting_the_test_ca(
+        Config::builder(Credentials::new(server.access_key(), server.secret_key()))
+            .endpoint(server.endpoint())
+            .region(server.region())
+            .addressing(Addressing::Path),
+    )
+}
+
+/// `builder` trusting the test CA when the server speaks HTTPS (unchanged otherwise).
+pub fn trusting_the_test_ca(builder: ConfigBuilder) -> ConfigBuilder {
+    if crate::tls::enabled() {
+        return builder.ca_bundle("the test CA", crate::tls::shared().ca_pem.clone());
+    }
+    builder
 }
 
 /// The `s3mt` binary of this build profile, built on first use.

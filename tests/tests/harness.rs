@@ -1,33 +1,13 @@
 //! The test server harness itself: start, answer, restart, stop, clean up.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
 use s3mt_tests::server::{self, S3Server};
 
-/// Status code of an anonymous `GET /` to `endpoint` (`http://127.0.0.1:PORT`).
+/// Status code of an anonymous `GET /` to `endpoint`.
 fn anonymous_status(endpoint: &str) -> u16 {
-    let authority = endpoint.strip_prefix("http://").expect("http endpoint");
-    let mut stream = TcpStream::connect(authority).expect("connect to the S3 port");
-    stream
-        .set_read_timeout(Some(Duration::from_secs(5)))
-        .expect("read timeout");
-    write!(
-        stream,
-        "GET / HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-    )
-    .expect("send request");
-    let mut response = Vec::new();
-    stream.read_to_end(&mut response).expect("read response");
-    let response = String::from_utf8_lossy(&response);
-    let status_line = response.lines().next().unwrap_or_default();
-    status_line
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or_else(|| panic!("bad status line {status_line:?}"))
+    server::anonymous_status(endpoint).expect("an anonymous GET")
 }
 
 /// Whether a process with this PID exists: it has a `/proc/PID` entry. A zombie (exited but
@@ -44,7 +24,16 @@ fn start_restart_stop_cleanup() {
     let mut server = S3Server::start().expect("start the server");
     let anonymous = server.kind().anonymous_list_status();
     eprintln!("started in {:.1} s: {server:?}", t.elapsed().as_secs_f64());
-    assert!(server.endpoint().starts_with("http://127.0.0.1:"));
+    let scheme = if s3mt_tests::tls::enabled() {
+        "https"
+    } else {
+        "http"
+    };
+    assert!(
+        server
+            .endpoint()
+            .starts_with(&format!("{scheme}://127.0.0.1:"))
+    );
     assert_eq!(server.region(), "us-east-1");
     assert_eq!(server.access_key().len(), 20);
     assert_eq!(server.secret_key().len(), 40);

@@ -2,14 +2,19 @@
 
 use std::io::Read;
 
+use std::sync::Arc;
+
 use ureq::config::AutoHeaderValue;
 use ureq::http::{self, Response};
-use ureq::{Agent, Body, SendBody};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::{Agent, Body, Proxy, SendBody};
 
 use super::sign::SignedRequest;
 use super::xml;
 use crate::error::{Error, ErrorKind, Result, ServiceError};
 use crate::settings::Config;
+use crate::settings::config::{ProxyUrl, redact_userinfo};
+use crate::settings::tls;
 
 /// Largest S3 XML reply read into memory (listings are at most a few hundred KiB).
 const MAX_XML_REPLY: u64 = 16 * 1024 * 1024;
@@ -26,6 +31,28 @@ pub(crate) enum Payload<'a> {
     Reader(&'a mut dyn Read, u64),
 }
 
+/// The CA certificates a client trusts: the built-in roots, the system's and the user's.
+pub(crate) type Roots = Arc<Vec<Certificate<'static>>>;
+
+/// The roots `config` trusts: Mozilla's, built into the binary; the system's bundle when it
+/// has one and `config` takes it (read here, once per client); and the bundles `config` names.
+pub(crate) fn trust_roots(config: &Config) -> Roots {
+    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| Certificate::from_der(der).to_owned())
+        .collect();
+    if config.system_roots {
+        let variables = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        for der in tls::system_certificates(&variables) {
+            roots.push(Certificate::from_der(&der).to_owned());
+        }
+    }
+    for der in &config.ca_certificates {
+        roots.push(Certificate::from_der(der).to_owned());
+    }
+    Arc::new(roots)
+}
+
 /// The shared agent: every clone of a client uses its connection pool.
 #[derive(Debug, Clone)]
 pub(crate) struct Http {
@@ -33,9 +60,25 @@ pub(crate) struct Http {
 }
 
 impl Http {
-    pub fn new(config: &Config) -> Self {
+    pub fn new(config: &Config, roots: &Roots) -> Self {
         let idle = config.concurrency * 2 + 2;
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::Specific(Arc::clone(roots)))
+            .disable_verification(!config.verify_tls);
+        #[cfg(feature = "aws-lc-rs")]
+        let tls = tls.unversioned_rustls_crypto_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ));
+        let tls = tls.build();
+        // No proxy unless the config names one (the environment was read, as aws-cli reads
+        // it, by `Config::from_environment`).
+        let proxy = config
+            .proxy
+            .as_ref()
+            .and_then(|ProxyUrl(url)| Proxy::new(url).ok());
         let agent = Agent::config_builder()
+            .tls_config(tls)
+            .proxy(proxy)
             // S3 puts the reason for an error in the body: keep the response to read it.
             .http_status_as_error(false)
             .max_idle_connections(idle)
@@ -110,8 +153,12 @@ fn request_error(err: http::Error) -> Error {
     )
 }
 
-/// Classifies a transport failure. The message is ureq's, with any URL query redacted.
+/// Classifies a transport failure. The message is ureq's, with any URL query redacted; a TLS
+/// failure says what was wrong and how to trust the server.
 fn transport_error(err: ureq::Error) -> Error {
+    if let Some(tls) = tls_failure(&err) {
+        return Error::new(ErrorKind::Tls, tls);
+    }
     let kind = match &err {
         ureq::Error::Io(_)
         | ureq::Error::Timeout(_)
@@ -128,6 +175,61 @@ fn transport_error(err: ureq::Error) -> Error {
     Error::new(kind, text)
 }
 
+/// What went wrong in a TLS handshake, in words, if `err` is one: never worth a retry.
+fn tls_failure(err: &ureq::Error) -> Option<String> {
+    let rustls = match err {
+        ureq::Error::Rustls(rustls) => Some(rustls),
+        ureq::Error::Io(io) => io
+            .get_ref()
+            .and_then(|inner| inner.downcast_ref::<rustls::Error>()),
+        _ => None,
+    };
+    let trust = "give the CA that signed it with --ca-bundle or AWS_CA_BUNDLE \
+                 (or the profile's ca_bundle)";
+    let reason = match rustls? {
+        rustls::Error::InvalidCertificate(certificate) => match certificate {
+            rustls::CertificateError::UnknownIssuer => {
+                format!(
+                    "the server's certificate is issued by a CA this machine does not trust: {trust}"
+                )
+            }
+            rustls::CertificateError::NotValidForName
+            | rustls::CertificateError::NotValidForNameContext { .. } => {
+                "the server's certificate is not for the endpoint's host name (use the name \
+                 it was issued for)"
+                    .to_owned()
+            }
+            rustls::CertificateError::Expired | rustls::CertificateError::ExpiredContext { .. } => {
+                "the server's certificate has expired".to_owned()
+            }
+            rustls::CertificateError::NotValidYet
+            | rustls::CertificateError::NotValidYetContext { .. } => {
+                "the server's certificate is not valid yet (or this machine's clock is wrong)"
+                    .to_owned()
+            }
+            rustls::CertificateError::Other(other)
+                if matches!(
+                    other.0.downcast_ref::<webpki::Error>(),
+                    Some(webpki::Error::CaUsedAsEndEntity)
+                ) =>
+            {
+                // What `openssl req -x509` makes by default; OpenSSL accepts it, rustls not.
+                "the server's certificate is a CA's certificate (self-signed with CA:TRUE, as \
+                 `openssl req -x509` makes by default): give the server a certificate signed \
+                 by that CA, and trust the CA with --ca-bundle or AWS_CA_BUNDLE"
+                    .to_owned()
+            }
+            other => format!("the server's certificate was refused ({other:?}): {trust}"),
+        },
+        rustls::Error::InvalidMessage(_) | rustls::Error::InappropriateMessage { .. } => {
+            "the server does not speak TLS (is it plain HTTP? then use an http:// endpoint)"
+                .to_owned()
+        }
+        other => format!("the TLS handshake failed: {other}"),
+    };
+    Some(format!("TLS: {reason}"))
+}
+
 /// Removes the values of presigned-URL query parameters that carry credentials or signatures.
 pub(crate) fn redact(text: &str) -> String {
     const SECRET_PARAMS: [&str; 3] = [
@@ -135,7 +237,7 @@ pub(crate) fn redact(text: &str) -> String {
         "X-Amz-Security-Token=",
         "X-Amz-Credential=",
     ];
-    let mut out = text.to_owned();
+    let mut out = redact_userinfo_anywhere(text);
     for param in SECRET_PARAMS {
         let mut from = 0;
         while let Some(found) = out[from..].find(param) {
@@ -148,6 +250,21 @@ pub(crate) fn redact(text: &str) -> String {
         }
     }
     out
+}
+
+/// Every `scheme://user:password@` in `text` with its user and password replaced (a proxy's URL
+/// in an error).
+fn redact_userinfo_anywhere(text: &str) -> String {
+    text.split(' ')
+        .map(|word| {
+            if word.contains("://") && word.contains('@') {
+                redact_userinfo(word)
+            } else {
+                word.to_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Passes responses with an `expected` status; turns others into a typed error from the S3
@@ -268,5 +385,59 @@ mod tests {
         assert_eq!(kind(412, None), ErrorKind::PreconditionFailed);
         assert_eq!(kind(409, Some("BucketAlreadyExists")), ErrorKind::Service);
         assert!(kind(503, None).is_retryable() && !kind(403, None).is_retryable());
+    }
+
+    #[test]
+    fn tls_failures_are_their_own_kind_and_say_what_to_do() {
+        let wrapped =
+            |error: rustls::Error| transport_error(ureq::Error::Io(std::io::Error::other(error)));
+        let unknown = wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::UnknownIssuer,
+        ));
+        assert_eq!(unknown.kind(), ErrorKind::Tls);
+        assert!(!unknown.is_retryable());
+        let message = unknown.to_string();
+        assert!(
+            message.contains("--ca-bundle") && message.contains("AWS_CA_BUNDLE"),
+            "{message}"
+        );
+        let name = transport_error(ureq::Error::Rustls(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::NotValidForName,
+        )));
+        assert!(name.to_string().contains("host name"), "{name}");
+        let expired = wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Expired,
+        ));
+        assert!(expired.to_string().contains("expired"), "{expired}");
+        let ca_as_server = wrapped(rustls::Error::InvalidCertificate(
+            rustls::CertificateError::Other(rustls::OtherError(std::sync::Arc::new(
+                webpki::Error::CaUsedAsEndEntity,
+            ))),
+        ));
+        assert!(
+            ca_as_server.to_string().contains("openssl req -x509"),
+            "{ca_as_server}"
+        );
+        let plain = wrapped(rustls::Error::InvalidMessage(
+            rustls::InvalidMessage::InvalidContentType,
+        ));
+        assert!(plain.to_string().contains("does not speak TLS"), "{plain}");
+        let reset = transport_error(ureq::Error::Io(std::io::Error::from(
+            std::io::ErrorKind::ConnectionReset,
+        )));
+        assert_eq!(
+            reset.kind(),
+            ErrorKind::Network,
+            "a reset is no TLS failure"
+        );
+    }
+
+    #[test]
+    fn proxy_credentials_in_messages_are_redacted() {
+        let shown = redact("CONNECT proxy failed: http://user:pa55@127.0.0.1:3128 said 407");
+        assert!(
+            !shown.contains("pa55") && shown.contains("http://REDACTED@127.0.0.1:3128"),
+            "{shown}"
+        );
     }
 }

@@ -6,6 +6,8 @@ use std::time::Duration;
 use url::Url;
 
 use super::credentials::CredentialSource;
+use super::proxy::ProxyVariables;
+use super::tls;
 use crate::error::{Error, Result};
 use crate::integrity::ChecksumAlgorithm;
 use crate::plan::{self, DEFAULT_PART_SIZE};
@@ -50,6 +52,33 @@ pub struct Config {
     pub(crate) backoff_max: Duration,
     pub(crate) presign_expiry: Duration,
     pub(crate) state_dir: Option<PathBuf>,
+    /// CA certificates (DER) trusted beside the built-in roots.
+    pub(crate) ca_certificates: Vec<Vec<u8>>,
+    pub(crate) system_roots: bool,
+    pub(crate) verify_tls: bool,
+    pub(crate) proxy: Option<ProxyUrl>,
+}
+
+/// A proxy's URL, whose `Debug` leaves out any credentials in it.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct ProxyUrl(pub String);
+
+impl std::fmt::Debug for ProxyUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&redact_userinfo(&self.0))
+    }
+}
+
+/// `scheme://user:password@host` shown as `scheme://REDACTED@host`.
+pub(crate) fn redact_userinfo(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest[..authority_end].rfind('@') {
+        Some(at) => format!("{scheme}://REDACTED@{}", &rest[at + 1..]),
+        None => url.to_owned(),
+    }
 }
 
 impl Config {
@@ -72,6 +101,11 @@ impl Config {
             backoff_max: Duration::from_secs(10),
             presign_expiry: Duration::from_secs(3600),
             state_dir: None,
+            ca_bundles: Vec::new(),
+            system_roots: true,
+            verify_tls: true,
+            proxy: None,
+            proxy_variables: None,
         }
     }
 
@@ -115,6 +149,12 @@ pub struct ConfigBuilder {
     backoff_max: Duration,
     presign_expiry: Duration,
     state_dir: Option<PathBuf>,
+    /// (where it came from, its PEM text)
+    ca_bundles: Vec<(String, Vec<u8>)>,
+    system_roots: bool,
+    verify_tls: bool,
+    proxy: Option<ProxyUrl>,
+    proxy_variables: Option<ProxyVariables>,
 }
 
 impl ConfigBuilder {
@@ -200,6 +240,43 @@ impl ConfigBuilder {
         self
     }
 
+    /// Trusts the CA certificates of the PEM bundle `pem` (read from `origin`, which error
+    /// messages name), beside the built-in roots. Repeatable. Default: none.
+    pub fn ca_bundle(mut self, origin: impl Into<String>, pem: impl Into<Vec<u8>>) -> Self {
+        self.ca_bundles.push((origin.into(), pem.into()));
+        self
+    }
+
+    /// Whether the system's CA bundle (`$SSL_CERT_FILE`, `$SSL_CERT_DIR`, else the usual
+    /// `/etc/ssl/certs/ca-certificates.crt` and its kin) is trusted too, when there is one.
+    /// Default: yes.
+    pub fn system_roots(mut self, trust: bool) -> Self {
+        self.system_roots = trust;
+        self
+    }
+
+    /// Whether servers' certificates are verified. Default: yes. Off, anyone on the way can
+    /// read and change the traffic, credentials' signatures included.
+    pub fn verify_tls(mut self, verify: bool) -> Self {
+        self.verify_tls = verify;
+        self
+    }
+
+    /// Sends every request through the HTTP proxy at `url` (`http://[user:password@]host:port`;
+    /// `https` endpoints through a CONNECT tunnel). Default: none (the environment is not
+    /// read: [`Config::from_environment`](crate::Config::from_environment) does that).
+    pub fn proxy(mut self, url: impl Into<String>) -> Self {
+        self.proxy = Some(ProxyUrl(url.into()));
+        self
+    }
+
+    /// Picks the proxy from environment variables as aws-cli does, once the endpoint is
+    /// known (an explicit [`ConfigBuilder::proxy`] wins).
+    pub(crate) fn proxy_from(mut self, variables: ProxyVariables) -> Self {
+        self.proxy_variables = Some(variables);
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<Config> {
         let endpoint_text = self
@@ -233,6 +310,16 @@ impl ConfigBuilder {
             return Err(Error::invalid("timeouts must be longer than zero"));
         }
         self.credentials.check()?;
+        let mut ca_certificates = Vec::new();
+        for (origin, pem) in &self.ca_bundles {
+            ca_certificates.extend(tls::certificates(origin, pem)?);
+        }
+        let proxy = self
+            .proxy
+            .map(|ProxyUrl(url)| url)
+            .or_else(|| self.proxy_variables?.proxy_for(&endpoint))
+            .map(check_proxy)
+            .transpose()?;
         Ok(Config {
             endpoint,
             region: self.region,
@@ -249,7 +336,25 @@ impl ConfigBuilder {
             backoff_max: self.backoff_max.max(self.backoff_base),
             presign_expiry: self.presign_expiry,
             state_dir: self.state_dir,
+            ca_certificates,
+            system_roots: self.system_roots,
+            verify_tls: self.verify_tls,
+            proxy,
         })
+    }
+}
+
+/// A proxy URL must be `http://host[:port]` (user and password allowed).
+fn check_proxy(url: String) -> Result<ProxyUrl> {
+    let parsed = Url::parse(&url)
+        .ok()
+        .filter(|parsed| parsed.scheme() == "http" && parsed.host_str().is_some());
+    match parsed {
+        Some(_) => Ok(ProxyUrl(url)),
+        None => Err(Error::invalid(format!(
+            "invalid proxy URL {:?}: expected http://[user:password@]host[:port]",
+            redact_userinfo(&url)
+        ))),
     }
 }
 
@@ -283,5 +388,32 @@ mod tests {
         assert!(builder().endpoint("not a url").build().is_err());
         assert!(builder().max_attempts(0).build().is_err());
         assert!(Config::builder(Credentials::new("", "x")).build().is_err());
+        assert!(builder().proxy("socks5://h:1").build().is_err());
+        assert!(
+            builder()
+                .ca_bundle("ca.pem", "no certificate")
+                .build()
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn proxy_credentials_never_show() {
+        let config = builder()
+            .proxy("http://user:pa55word@proxy.example:3128")
+            .build()
+            .unwrap();
+        let shown = format!("{config:?}");
+        assert!(
+            !shown.contains("pa55word") && shown.contains("REDACTED@proxy.example"),
+            "{shown}"
+        );
+        assert_eq!(
+            redact_userinfo("http://a:b@h:1/p?x=y@z"),
+            "http://REDACTED@h:1/p?x=y@z"
+        );
+        assert_eq!(redact_userinfo("http://h:1/p@x"), "http://h:1/p@x");
+        let err = builder().proxy("ftp://u:secret@h").build().unwrap_err();
+        assert!(!err.to_string().contains("secret"), "{err}");
     }
 }

@@ -8,6 +8,8 @@ pub(crate) mod credentials;
 pub(crate) mod environment;
 pub(crate) mod metadata;
 pub(crate) mod profile_file;
+pub(crate) mod proxy;
+pub(crate) mod tls;
 
 pub use config::{
     Addressing, Config, ConfigBuilder, DEFAULT_CONCURRENCY, DEFAULT_MULTIPART_THRESHOLD,

@@ -10,7 +10,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::s3::S3Uri;
 use crate::s3::call::Requester;
-use crate::s3::http::Http;
+use crate::s3::http::{Http, Roots, trust_roots};
 use crate::settings::Config;
 
 /// What every transfer of a client shares.
@@ -21,6 +21,8 @@ pub(crate) struct Session {
     pub http: Http,
     /// The workers, [`Config::concurrency`] of them.
     pub pool: rayon::ThreadPool,
+    /// The CA certificates every agent of the session trusts, read once.
+    roots: Roots,
     pub clock: Arc<dyn Clock>,
     /// Whether the state directory's old journals were cleaned (once per session).
     cleaned: Once,
@@ -39,11 +41,13 @@ impl Session {
                     format!("cannot start worker threads: {err}"),
                 )
             })?;
-        let http = Http::new(&config);
+        let roots = trust_roots(&config);
+        let http = Http::new(&config, &roots);
         Ok(Self {
             config,
             http,
             pool,
+            roots,
             clock: Arc::new(SystemClock),
             cleaned: Once::new(),
         })
@@ -67,7 +71,7 @@ impl Session {
         match progress.cancel_token() {
             None => (self.http.clone(), None),
             Some(token) => {
-                let http = Http::new(&self.config);
+                let http = Http::new(&self.config, &self.roots);
                 let registration = token.register(&http);
                 (http, Some(registration))
             }

@@ -112,7 +112,10 @@ impl<'a> Planner<'a> {
                 None => Step::Copy(file),
                 Some(compare) => upload_verdict(file, object, compare),
             },
-            Pair::Destination(object) if object.path.ends_with('/') => Step::Ignore,
+            // Directory markers (the prefix's own included) are no file's counterpart.
+            Pair::Destination(object) if object.path.is_empty() || object.path.ends_with('/') => {
+                Step::Ignore
+            }
             Pair::Destination(object) => {
                 let path = object.path.clone();
                 self.delete(&path, object)
@@ -324,6 +327,11 @@ mod tests {
             Step::Ignore,
             "directory markers stay"
         );
+        assert_eq!(
+            planner.upload(Pair::Destination(object("", 0, 0))),
+            Step::Ignore,
+            "the prefix's own marker stays"
+        );
         let unreadable = planner.upload(Pair::Source(Found::Skipped {
             path: "secret/".into(),
             reason: "cannot be read: permission denied".into(),
@@ -350,6 +358,10 @@ mod tests {
         );
         assert_eq!(
             planner.download(Pair::Source(object("photos/", 0, 0))),
+            Step::Ignore
+        );
+        assert_eq!(
+            planner.download(Pair::Source(object("", 0, 0))),
             Step::Ignore
         );
         assert!(matches!(

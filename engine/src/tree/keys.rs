@@ -37,9 +37,10 @@ pub(crate) fn unsafe_key(relative: &str) -> Option<&'static str> {
     None
 }
 
-/// Whether a key is a directory marker: empty and ending in `/`, as consoles create them.
+/// Whether a key is a directory marker: empty and ending in `/`, as consoles create them (the
+/// prefix's own marker has the empty relative path).
 pub(crate) fn is_directory_marker(relative: &str, size: u64) -> bool {
-    size == 0 && relative.ends_with('/')
+    size == 0 && (relative.is_empty() || relative.ends_with('/'))
 }
 
 /// The file a safe `relative` key lands in under `root`, its directories created: each must be
@@ -120,7 +121,7 @@ mod tests {
         ] {
             assert!(unsafe_key(bad).is_some(), "{bad:?}");
         }
-        assert!(is_directory_marker("photos/", 0));
+        assert!(is_directory_marker("photos/", 0) && is_directory_marker("", 0));
         assert!(!is_directory_marker("photos/", 3) && !is_directory_marker("photos", 0));
     }
 

@@ -10,6 +10,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use super::http1::{BodyCopy, CHUNK, Framing, RequestHead, ResponseHead, read_head};
+use super::link::Link;
 use super::rules::Fault;
 use super::{SLEEP_STEP, Shared, Side};
 
@@ -87,28 +88,35 @@ enum Cut {
 
 /// The upstream side of a connection.
 struct Upstream {
-    output: TcpStream,
-    input: BufReader<TcpStream>,
+    /// The socket itself, for its state and to shut it down.
+    socket: TcpStream,
+    output: Link,
+    input: BufReader<Link>,
 }
 
 impl Upstream {
-    fn connect(address: SocketAddr) -> io::Result<Self> {
-        let output = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)?;
-        configure(&output)?;
-        let input = BufReader::with_capacity(CHUNK, output.try_clone()?);
-        Ok(Self { output, input })
+    fn connect(address: SocketAddr, tls: Option<&Arc<rustls::ClientConfig>>) -> io::Result<Self> {
+        let socket = TcpStream::connect_timeout(&address, CONNECT_TIMEOUT)?;
+        configure(&socket)?;
+        let output = Link::dialled(socket.try_clone()?, tls)?;
+        let input = BufReader::with_capacity(CHUNK, output.clone());
+        Ok(Self {
+            socket,
+            output,
+            input,
+        })
     }
 
     /// Whether the server closed the connection (or sent something unasked) since last used.
     fn is_stale(&self) -> bool {
-        if !self.input.buffer().is_empty() || self.output.set_nonblocking(true).is_err() {
+        if !self.input.buffer().is_empty() || self.socket.set_nonblocking(true).is_err() {
             return true;
         }
         let stale = !matches!(
-            self.output.peek(&mut [0; 1]),
+            self.socket.peek(&mut [0; 1]),
             Err(err) if err.kind() == io::ErrorKind::WouldBlock
         );
-        self.output.set_nonblocking(false).is_err() || stale
+        self.socket.set_nonblocking(false).is_err() || stale
     }
 }
 
@@ -116,8 +124,10 @@ impl Upstream {
 struct Connection {
     id: u64,
     shared: Arc<Shared>,
-    client: TcpStream,
-    client_input: BufReader<TcpStream>,
+    /// The client's socket itself, to reset it.
+    client_socket: TcpStream,
+    client: Link,
+    client_input: BufReader<Link>,
     upstream: Option<Upstream>,
     /// The index of the current request's record.
     record: usize,
@@ -135,13 +145,15 @@ impl Connection {
         shared.unregister(id, Side::Upstream);
     }
 
-    fn new(id: u64, shared: Arc<Shared>, client: TcpStream) -> io::Result<Self> {
-        configure(&client)?;
-        let client_input = BufReader::with_capacity(CHUNK, client.try_clone()?);
-        shared.register(id, Side::Client, &client);
+    fn new(id: u64, shared: Arc<Shared>, client_socket: TcpStream) -> io::Result<Self> {
+        configure(&client_socket)?;
+        let client = Link::accepted(client_socket.try_clone()?, shared.tls.to_clients.as_ref())?;
+        let client_input = BufReader::with_capacity(CHUNK, client.clone());
+        shared.register(id, Side::Client, &client_socket);
         Ok(Self {
             id,
             shared,
+            client_socket,
             client,
             client_input,
             upstream: None,
@@ -163,7 +175,7 @@ impl Connection {
                 Ok(Next::KeepAlive) => {}
                 Ok(Next::Close) | Err(_) => return,
                 Ok(Next::Reset) => {
-                    let _ = reset_on_close(&self.client);
+                    let _ = reset_on_close(&self.client_socket);
                     return;
                 }
             }
@@ -233,7 +245,7 @@ impl Connection {
             }),
         };
         let upstream = self.upstream.as_mut().ok_or(io::ErrorKind::NotConnected)?;
-        BodyCopy::new(&self.client, tamper.response_flip, limit)
+        BodyCopy::new(self.client.clone(), tamper.response_flip, limit)
             .run(&mut upstream.input, framing)?;
         let reusable = !response.wants_close() && framing != Framing::UntilClose;
         if tamper.cut.is_some() || !reusable {
@@ -251,7 +263,7 @@ impl Connection {
     fn send_upstream(&mut self, request: &RequestHead, flip_at: Option<usize>) -> io::Result<()> {
         let upstream = Self::open_upstream(&mut self.upstream, &self.shared, self.id)?;
         upstream.output.write_all(&request.forward)?;
-        BodyCopy::new(&upstream.output, flip_at, None)
+        BodyCopy::new(upstream.output.clone(), flip_at, None)
             .run(&mut self.client_input, request.framing())?;
         Ok(())
     }
@@ -280,8 +292,8 @@ impl Connection {
         match slot {
             Some(upstream) => Ok(upstream),
             None => {
-                let upstream = Upstream::connect(shared.upstream)?;
-                shared.register(id, Side::Upstream, &upstream.output);
+                let upstream = Upstream::connect(shared.upstream, shared.tls.to_upstream.as_ref())?;
+                shared.register(id, Side::Upstream, &upstream.socket);
                 Ok(slot.insert(upstream))
             }
         }

@@ -16,6 +16,7 @@
 
 mod connection;
 mod http1;
+mod link;
 mod rules;
 
 use std::collections::HashMap;
@@ -32,6 +33,7 @@ pub use self::rules::{Fault, Match, RequestRecord, Rule};
 
 use self::connection::accept_loop;
 use self::http1::RequestHead;
+use self::link::TlsSides;
 
 /// Longest single sleep of a stalled connection, so that it notices the proxy stopping.
 const SLEEP_STEP: Duration = Duration::from_millis(10);
@@ -54,16 +56,44 @@ impl fmt::Debug for FaultProxy {
 }
 
 impl FaultProxy {
-    /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`) on a free loopback port.
+    /// Starts a proxy to `upstream` (`http://127.0.0.1:PORT`, or `https://`: the proxy then
+    /// speaks TLS on both sides, with the test CA's certificates) on a free loopback port.
     ///
     /// # Errors
     /// When `upstream` is not an `http://host:port` address, or no port can be bound.
     pub fn start(upstream: &str) -> io::Result<FaultProxy> {
+        // An https server gets an https proxy: TLS ended and begun again with the test CA.
+        let to_clients = upstream
+            .starts_with("https://")
+            .then(|| Arc::clone(&crate::tls::shared().server));
+        Self::start_with(upstream, to_clients)
+    }
+
+    /// Starts a proxy to `upstream` that serves its clients TLS with `server` (a certificate of
+    /// the test's choosing: for another name, expired ...), whatever `upstream` speaks.
+    ///
+    /// # Errors
+    /// As [`FaultProxy::start`].
+    pub fn start_tls(upstream: &str, server: Arc<rustls::ServerConfig>) -> io::Result<FaultProxy> {
+        Self::start_with(upstream, Some(server))
+    }
+
+    fn start_with(
+        upstream: &str,
+        to_clients: Option<Arc<rustls::ServerConfig>>,
+    ) -> io::Result<FaultProxy> {
+        let tls = TlsSides {
+            to_clients,
+            to_upstream: upstream
+                .starts_with("https://")
+                .then(|| Arc::clone(&crate::tls::shared().client)),
+        };
         let upstream = upstream_address(upstream)?;
         let listener = bind_listener(0)?;
         let port = listener.local_addr()?.port();
         let shared = Arc::new(Shared {
             upstream,
+            tls,
             port,
             rules: Mutex::new(Vec::new()),
             records: Mutex::new(Vec::new()),
@@ -84,9 +114,15 @@ impl FaultProxy {
         })
     }
 
-    /// The proxy's address for clients: `http://127.0.0.1:PORT`.
+    /// The proxy's address for clients: `http://127.0.0.1:PORT`, `https://` for an https
+    /// server.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.shared.port)
+        let scheme = if self.shared.tls.to_clients.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.shared.port)
     }
 
     /// The port the proxy listens on.
@@ -103,6 +139,11 @@ impl FaultProxy {
     /// Removes every rule: from now on requests are forwarded faithfully.
     pub fn clear(&self) {
         lock(&self.shared.rules).clear();
+    }
+
+    /// How many client connections the proxy accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.shared.next_connection.load(Ordering::SeqCst)
     }
 
     /// Every request received so far, in arrival order.
@@ -132,6 +173,8 @@ impl Drop for FaultProxy {
 /// State shared by the proxy handle, the listener thread and the connection threads.
 struct Shared {
     upstream: SocketAddr,
+    /// TLS towards the clients and the server, where they speak it.
+    tls: TlsSides,
     port: u16,
     rules: Mutex<Vec<Rule>>,
     records: Mutex<Vec<RequestRecord>>,
@@ -244,11 +287,12 @@ fn upstream_address(upstream: &str) -> io::Result<SocketAddr> {
     let invalid = || {
         io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!("expected an http://host:port upstream, not {upstream:?}"),
+            format!("expected an http(s)://host:port upstream, not {upstream:?}"),
         )
     };
     let authority = upstream
         .strip_prefix("http://")
+        .or_else(|| upstream.strip_prefix("https://"))
         .ok_or_else(invalid)?
         .trim_end_matches('/');
     authority.to_socket_addrs()?.next().ok_or_else(invalid)

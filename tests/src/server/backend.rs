@@ -15,6 +15,8 @@ pub(super) enum Backend {
     SeaweedFs {
         weed: PathBuf,
         ports: seaweedfs::Ports,
+        /// Serving S3 over HTTPS, with the test CA's certificate.
+        tls: bool,
     },
     Rclone {
         rclone: PathBuf,
@@ -28,12 +30,19 @@ pub(super) enum Backend {
 }
 
 impl Backend {
-    /// Installs the program of `kind` if needed; the ports are not picked yet.
-    pub fn install(kind: ServerKind) -> io::Result<Backend> {
+    /// Installs the program of `kind` if needed (SeaweedFS serving HTTPS when `tls`); the
+    /// ports are not picked yet.
+    pub fn install(kind: ServerKind, tls: bool) -> io::Result<Backend> {
+        if tls && kind != ServerKind::SeaweedFs {
+            return Err(io::Error::other(format!(
+                "only SeaweedFS is started over HTTPS here, not {kind}"
+            )));
+        }
         Ok(match kind {
             ServerKind::SeaweedFs => Backend::SeaweedFs {
                 weed: tools::weed_binary()?,
                 ports: seaweedfs::Ports::default(),
+                tls,
             },
             ServerKind::Rclone => Backend::Rclone {
                 rclone: tools::rclone_binary()?,
@@ -45,6 +54,11 @@ impl Backend {
                 port: 0,
             },
         })
+    }
+
+    /// Whether S3 is served over HTTPS.
+    pub fn tls(&self) -> bool {
+        matches!(self, Backend::SeaweedFs { tls: true, .. })
     }
 
     pub fn kind(&self) -> ServerKind {
@@ -120,7 +134,9 @@ impl Backend {
     /// The command that runs the server itself (no shell in between), in `data_dir`.
     pub fn command(&self, data_dir: &Path, identities: &[(String, String)]) -> Command {
         let mut cmd = match self {
-            Backend::SeaweedFs { weed, ports } => seaweedfs::command(weed, data_dir, ports),
+            Backend::SeaweedFs { weed, ports, tls } => {
+                seaweedfs::command(weed, data_dir, ports, *tls)
+            }
             Backend::Rclone { rclone, port } => {
                 rclone::command(rclone, data_dir, *port, identities)
             }
@@ -137,7 +153,7 @@ impl Backend {
     /// One readiness check: `Err` says what is still awaited.
     pub fn ready(&self) -> Result<(), String> {
         match self {
-            Backend::SeaweedFs { ports, .. } => seaweedfs::ready(ports),
+            Backend::SeaweedFs { ports, tls, .. } => seaweedfs::ready(ports, *tls),
             Backend::Rclone { port, .. } | Backend::Moto { port, .. } => probe::answers_http(*port),
         }
     }

@@ -86,7 +86,7 @@ impl ServerKind {
     /// # Errors
     /// When the install fails.
     pub fn install(self) -> io::Result<PathBuf> {
-        Backend::install(self).map(|backend| backend.program().to_path_buf())
+        Backend::install(self, false).map(|backend| backend.program().to_path_buf())
     }
 
     // What each server does where S3 implementations differ, as observed on the pinned

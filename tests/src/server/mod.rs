@@ -33,6 +33,29 @@ use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use backend::Backend;
+
+/// The status of an anonymous `GET /` to `endpoint` (`http://127.0.0.1:PORT`, or `https://`
+/// trusting the test CA).
+///
+/// # Errors
+/// When `endpoint` is not a loopback `http(s)://127.0.0.1:PORT`, or the request fails.
+pub fn anonymous_status(endpoint: &str) -> io::Result<u16> {
+    let (tls, authority) = match endpoint.split_once("://") {
+        Some(("http", authority)) => (false, authority),
+        Some(("https", authority)) => (true, authority),
+        _ => {
+            return Err(io::Error::other(format!(
+                "not an http(s) endpoint: {endpoint}"
+            )));
+        }
+    };
+    let port = authority
+        .trim_end_matches('/')
+        .strip_prefix("127.0.0.1:")
+        .and_then(|port| port.parse().ok())
+        .ok_or_else(|| io::Error::other(format!("not a loopback endpoint: {endpoint}")))?;
+    probe::get(port, "/", tls).map(|(status, _)| status)
+}
 pub use kind::{MOTO_UPLOAD_INITIATED, SERVER_ENV, ServerKind, Sse};
 
 /// The region the server's signatures are checked against.
@@ -104,9 +127,18 @@ impl S3Server {
     /// When the server cannot be installed, the data dir cannot be prepared, or the server
     /// does not become ready within 60 s (the error then holds the log's last lines).
     pub fn start_kind(kind: ServerKind) -> io::Result<S3Server> {
+        S3Server::start_kind_over(kind, crate::tls::enabled())
+    }
+
+    /// [`S3Server::start_kind`], serving HTTPS (with the test CA's certificate, SeaweedFS
+    /// only) when `tls`.
+    ///
+    /// # Errors
+    /// As [`S3Server::start_kind`]; and `tls` for another kind than SeaweedFS.
+    pub fn start_kind_over(kind: ServerKind, tls: bool) -> io::Result<S3Server> {
         static SWEEP: Once = Once::new();
         SWEEP.call_once(process::remove_stale_data_dirs);
-        let backend = Backend::install(kind)?;
+        let backend = Backend::install(kind, tls)?;
         let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
         let data_dir = env::temp_dir().join(format!(
             "{}{}-{id}",
@@ -127,7 +159,12 @@ impl S3Server {
         loop {
             server.prepare_data_dir()?;
             server.backend.pick_ports()?;
-            server.endpoint = format!("http://127.0.0.1:{}", server.backend.s3_port());
+            let scheme = if server.backend.tls() {
+                "https"
+            } else {
+                "http"
+            };
+            server.endpoint = format!("{scheme}://127.0.0.1:{}", server.backend.s3_port());
             match server.launch() {
                 Ok(()) => return Ok(server),
                 Err(failure) if failure.port_in_use && attempt < START_ATTEMPTS => attempt += 1,
@@ -141,7 +178,8 @@ impl S3Server {
         self.backend.kind()
     }
 
-    /// The S3 endpoint, `http://127.0.0.1:PORT` (path-style addressing).
+    /// The S3 endpoint, `http://127.0.0.1:PORT` (path-style addressing); `https://` for a
+    /// server over TLS.
     pub fn endpoint(&self) -> &str {
         &self.endpoint
     }

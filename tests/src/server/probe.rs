@@ -21,16 +21,36 @@ pub(super) fn free_ports(count: usize) -> io::Result<Vec<u16>> {
 
 /// A plain HTTP/1.1 GET to 127.0.0.1:`port`; returns the status code and the body.
 pub(super) fn http_get(port: u16, path: &str) -> io::Result<(u16, String)> {
+    get(port, path, false)
+}
+
+/// [`http_get`], over TLS (trusting the test CA) when `tls`.
+pub(super) fn get(port: u16, path: &str, tls: bool) -> io::Result<(u16, String)> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(2)))?;
     stream.set_write_timeout(Some(Duration::from_secs(2)))?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
-    )?;
+    let request =
+        format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    if tls {
+        let name =
+            rustls::pki_types::ServerName::try_from("127.0.0.1").map_err(io::Error::other)?;
+        let connection = rustls::ClientConnection::new(crate::tls::shared().client.clone(), name)
+            .map_err(io::Error::other)?;
+        let mut stream = rustls::StreamOwned::new(connection, stream);
+        stream.write_all(request.as_bytes())?;
+        match stream.read_to_end(&mut raw) {
+            Ok(_) => {}
+            // A server that closes without a TLS close_notify: what was read stands.
+            Err(err) if err.kind() == io::ErrorKind::UnexpectedEof && !raw.is_empty() => {}
+            Err(err) => return Err(err),
+        }
+    } else {
+        let mut stream = stream;
+        stream.write_all(request.as_bytes())?;
+        stream.read_to_end(&mut raw)?;
+    }
     let raw = String::from_utf8_lossy(&raw);
     let bad = || io::Error::other("malformed HTTP response");
     let (head, body) = raw.split_once("\r\n\r\n").ok_or_else(bad)?;

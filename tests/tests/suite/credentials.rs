@@ -454,7 +454,7 @@ fn transfers_outlive_credentials_that_expire_and_are_refused_after() {
         SharedProvider(Arc::clone(&provider)),
         Duration::from_millis(500),
     );
-    let config: Config = Config::builder(source)
+    let config: Config = s3mt_tests::fixture::trusting_the_test_ca(Config::builder(source))
         .endpoint(proxy.endpoint())
         .region(bucket.server().region())
         .addressing(s3mt_engine::Addressing::Path)

@@ -86,10 +86,7 @@ fn presign(bucket: &TestBucket, args: &[&str]) -> String {
 fn presigned_get_and_put_urls_work_with_a_plain_http_client() {
     let bucket = TestBucket::new("presign");
     bucket.put_foreign_object("doc.txt", b"hello presigned");
-    let agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent();
+    let agent = s3mt_tests::fixture::agent();
 
     let url = presign(&bucket, &[&format!("s3://{}/doc.txt", bucket.name())]);
     assert!(url.contains("X-Amz-Expires=3600"), "{url}");

@@ -16,6 +16,7 @@ mod progress;
 mod resume;
 mod roundtrip;
 mod streams;
+mod tls;
 mod trees;
 
 /// What `s3mt cp` runs with in scenarios of a few parts: 5 MiB parts, 4 in flight.

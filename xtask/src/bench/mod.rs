@@ -75,6 +75,11 @@ pub struct BenchArgs {
     #[argh(switch)]
     tree: bool,
 
+    /// every tool over HTTPS to a local SeaweedFS serving TLS (its CA made at run time and
+    /// given to each tool)
+    #[argh(switch)]
+    tls: bool,
+
     /// with --tree: multiply every tree's file count by this, e.g. 0.1 for a quick run
     /// (default: 1)
     #[argh(option, default = "1.0")]
@@ -132,7 +137,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
         None => {
             let kind = ServerKind::from_env()?;
             eprintln!("starting {kind} on loopback");
-            let server = S3Server::start_kind(kind)?;
+            let server = S3Server::start_kind_over(kind, args.tls)?;
             let target = Target {
                 endpoint: server.endpoint().to_owned(),
                 access_key: server.access_key().to_owned(),
@@ -140,15 +145,26 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 region: server.region().to_owned(),
                 bucket: args.bucket.clone(),
                 key: String::new(),
+                ca_bundle: args
+                    .tls
+                    .then(|| s3mt_tests::tls::shared().ca_path().to_path_buf()),
             };
             client_for(&target)?.create_bucket(&args.bucket)?;
             (Some(server), target)
         }
     };
     let server_pid = server.as_ref().map(S3Server::pid);
-    let server_label = server
-        .as_ref()
-        .map_or_else(|| "the given endpoint".to_owned(), |s| s.kind().to_string());
+    let server_label = server.as_ref().map_or_else(
+        || "the given endpoint".to_owned(),
+        |s| {
+            let over = if s.endpoint().starts_with("https://") {
+                " over HTTPS"
+            } else {
+                ""
+            };
+            format!("{}{over}", s.kind())
+        },
+    );
     let master_url = server.as_ref().and_then(S3Server::master_url);
     let overhead = match link {
         Some(_) => Some(proxy_overhead(
@@ -444,6 +460,9 @@ fn s3mt_base(s3mt: &Path, target: &Target, scratch: &Path) -> Command {
             "--addressing-style",
             "path",
         ]);
+    if let Some(ca) = &target.ca_bundle {
+        command.env("AWS_CA_BUNDLE", ca);
+    }
     command
 }
 
@@ -530,6 +549,9 @@ fn curl_command(direction: Direction, target: &Target, local: &Path) -> Result<C
     let url = client.presign(&object, method, Duration::from_secs(3600))?;
     let mut command = Command::new("curl");
     command.args(["--silent", "--show-error", "--fail"]);
+    if let Some(ca) = &target.ca_bundle {
+        command.arg("--cacert").arg(ca);
+    }
     match direction {
         Direction::Upload => command.arg("--upload-file").arg(local),
         Direction::Download => command.arg("--output").arg(local),
@@ -541,12 +563,15 @@ fn curl_command(direction: Direction, target: &Target, local: &Path) -> Result<C
 /// An engine client for `target` (bucket creation and presigning).
 fn client_for(target: &Target) -> Result<Client> {
     let credentials = s3mt_engine::Credentials::new(&target.access_key, &target.secret_key);
-    let config = s3mt_engine::Config::builder(credentials)
+    let mut config = s3mt_engine::Config::builder(credentials)
         .endpoint(&target.endpoint)
         .region(&target.region)
-        .addressing(s3mt_engine::Addressing::Path)
-        .build()?;
-    Ok(Client::new(config)?)
+        .addressing(s3mt_engine::Addressing::Path);
+    if let Some(ca) = &target.ca_bundle {
+        let pem = std::fs::read(ca).with_context(|| format!("read {}", ca.display()))?;
+        config = config.ca_bundle(ca.display().to_string(), pem);
+    }
+    Ok(Client::new(config.build()?)?)
 }
 
 /// `--endpoint`: the credentials and region come from the environment.
@@ -559,6 +584,7 @@ fn external_target(endpoint: &str, bucket: &str) -> Result<Target> {
         region: std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
         bucket: bucket.to_owned(),
         key: String::new(),
+        ca_bundle: std::env::var_os("AWS_CA_BUNDLE").map(PathBuf::from),
     })
 }
 

@@ -15,6 +15,7 @@ mod tests;
 use std::path::PathBuf;
 
 use super::config::{Addressing, Config, ConfigBuilder};
+use super::proxy;
 use crate::error::{Error, Result};
 use crate::size::parse_size;
 use shared_files::{ProfileView, SharedFiles};
@@ -32,6 +33,11 @@ pub struct Overrides {
     pub endpoint_url: Option<String>,
     /// Bucket addressing (`--addressing-style`).
     pub addressing: Option<Addressing>,
+    /// A PEM bundle of CA certificates to trust beside the built-in roots (`--ca-bundle`);
+    /// else `$AWS_CA_BUNDLE`, else the profile's `ca_bundle`.
+    pub ca_bundle: Option<PathBuf>,
+    /// Servers' certificates are not verified (`--no-verify-ssl`).
+    pub no_verify_ssl: bool,
 }
 
 impl Config {
@@ -103,6 +109,24 @@ fn resolve(
     if let Some(addressing) = addressing {
         builder = builder.addressing(addressing);
     }
+    let ca_bundle = overrides
+        .ca_bundle
+        .clone()
+        .or_else(|| variables("AWS_CA_BUNDLE").map(PathBuf::from))
+        .or_else(|| profile.get("ca_bundle").map(PathBuf::from));
+    if let Some(path) = ca_bundle {
+        let pem = std::fs::read(&path).map_err(|err| {
+            Error::invalid(format!(
+                "cannot read the CA bundle {}: {err}",
+                path.display()
+            ))
+        })?;
+        builder = builder.ca_bundle(path.display().to_string(), pem);
+    }
+    if overrides.no_verify_ssl {
+        builder = builder.verify_tls(false);
+    }
+    builder = builder.proxy_from(proxy::ProxyVariables::read(variables));
     transfer_settings(builder, &profile)
 }
 

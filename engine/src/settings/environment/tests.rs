@@ -370,3 +370,95 @@ fn metadata_patience_is_configurable_and_checked() {
     assert!(patience(&view, &vars(&[("AWS_METADATA_SERVICE_TIMEOUT", "soon")])).is_err());
     assert!(patience(&view, &vars(&[("AWS_METADATA_SERVICE_NUM_ATTEMPTS", "0")])).is_err());
 }
+
+#[test]
+fn ca_bundles_come_from_the_flag_then_the_variable_then_the_profile() {
+    let home = home();
+    let pem = rcgen::generate_simple_self_signed(vec!["ca.example".to_owned()])
+        .unwrap()
+        .cert
+        .pem();
+    let one = home.path().join("one.pem");
+    let two = home.path().join("two.pem");
+    std::fs::write(&one, &pem).unwrap();
+    std::fs::write(&two, format!("{pem}{pem}")).unwrap();
+    let config = home.path().join("tls-config");
+    std::fs::write(
+        &config,
+        format!(
+            "[default]\naws_access_key_id = A\naws_secret_access_key = s\nca_bundle = {}\n",
+            two.display()
+        ),
+    )
+    .unwrap();
+    let (one, config) = (one.to_str().unwrap(), config.to_str().unwrap());
+    let count = |overrides: &Overrides, vars: &[(&str, &str)]| {
+        resolve_with(overrides, vars, &home)
+            .unwrap()
+            .ca_certificates
+            .len()
+    };
+    let profile_file = ("AWS_CONFIG_FILE", config);
+    assert_eq!(
+        count(&Overrides::default(), &[profile_file]),
+        2,
+        "the profile's"
+    );
+    assert_eq!(
+        count(
+            &Overrides::default(),
+            &[profile_file, ("AWS_CA_BUNDLE", one)]
+        ),
+        1,
+        "the variable's"
+    );
+    let flag = Overrides {
+        ca_bundle: Some(PathBuf::from(one)),
+        ..Overrides::default()
+    };
+    assert_eq!(count(&flag, &[profile_file]), 1, "the flag's");
+    assert_eq!(count(&Overrides::default(), &[]), 0);
+    let missing = Overrides {
+        ca_bundle: Some(home.path().join("missing.pem")),
+        ..Overrides::default()
+    };
+    let err = resolve_with(&missing, &[], &home).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    assert!(err.to_string().contains("missing.pem"), "{err}");
+}
+
+#[test]
+fn the_proxy_is_the_endpoints_schemes_unless_no_proxy_names_it() {
+    let home = home();
+    let proxy = |endpoint: &str, vars: &[(&str, &str)]| {
+        let overrides = Overrides {
+            endpoint_url: Some(endpoint.to_owned()),
+            ..Overrides::default()
+        };
+        resolve_with(&overrides, vars, &home)
+            .unwrap()
+            .proxy
+            .map(|proxy| proxy.0)
+    };
+    let both = [
+        ("HTTPS_PROXY", "http://secure:3128"),
+        ("HTTP_PROXY", "http://plain:3128"),
+    ];
+    assert_eq!(
+        proxy("https://s3.example", &both).as_deref(),
+        Some("http://secure:3128")
+    );
+    assert_eq!(
+        proxy("http://127.0.0.1:9000", &both).as_deref(),
+        Some("http://plain:3128")
+    );
+    let mut bypass = both.to_vec();
+    bypass.push(("NO_PROXY", "127.0.0.1"));
+    assert_eq!(proxy("http://127.0.0.1:9000", &bypass), None);
+    let default_endpoint = resolve_with(&Overrides::default(), &both, &home).unwrap();
+    assert_eq!(
+        default_endpoint.proxy.map(|proxy| proxy.0).as_deref(),
+        Some("http://secure:3128"),
+        "AWS's endpoints are https"
+    );
+}

@@ -1,7 +1,7 @@
 """Copy one file to or from S3 with the AWS CRT S3 client (written by s3mt's xtask).
 
 Usage: s3mt_crt_copy.py upload|download --endpoint URL --bucket B --key K --file PATH
-       [--part-size BYTES --concurrency N]
+       [--part-size BYTES --concurrency N] [--ca-bundle PEM]
 Credentials and region come from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and AWS_REGION.
 """
 import argparse
@@ -26,6 +26,7 @@ parser.add_argument("--key", required=True)
 parser.add_argument("--file", required=True)
 parser.add_argument("--part-size", type=int)
 parser.add_argument("--concurrency", type=int)
+parser.add_argument("--ca-bundle")
 args = parser.parse_args()
 
 region = os.environ["AWS_REGION"]
@@ -45,6 +46,7 @@ crt_client = create_s3_crt_client(
     region,
     crt_credentials_provider=credentials,
     use_ssl=urlsplit(args.endpoint).scheme == "https",
+    verify=args.ca_bundle,
     **client_args,
 )
 serializer = BotocoreCRTRequestSerializer(

@@ -74,6 +74,9 @@ fn aws_crt_args(
         args.extend([flag.into(), value.into()]);
     }
     args.extend(["--file".into(), local.as_os_str().to_owned()]);
+    if let Some(ca) = &target.ca_bundle {
+        args.extend(["--ca-bundle".into(), ca.as_os_str().to_owned()]);
+    }
     if let Some(t) = tuning {
         args.extend([
             "--part-size".into(),

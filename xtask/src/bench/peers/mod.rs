@@ -79,6 +79,9 @@ pub struct Target {
     pub bucket: String,
     /// Key of the object.
     pub key: String,
+    /// The CA bundle that signed the endpoint's certificate, for an https endpoint of a local
+    /// server (`None`: the tools' built-in trust).
+    pub ca_bundle: Option<PathBuf>,
 }
 
 /// Part size and concurrency to impose, or None for the tool's own defaults.
@@ -337,6 +340,9 @@ fn aws_env(cmd: &mut Command, target: &Target, scratch: &Path, config: Option<&P
         .env("AWS_SHARED_CREDENTIALS_FILE", &absent)
         .env("AWS_CONFIG_FILE", config.unwrap_or(&absent))
         .env("AWS_EC2_METADATA_DISABLED", "true");
+    if let Some(ca) = &target.ca_bundle {
+        cmd.env("AWS_CA_BUNDLE", ca);
+    }
 }
 
 /// Python finds only the peer's install dir and the standard library: `-S` (in the arguments)
@@ -364,6 +370,7 @@ mod tests {
             access_key: "AKIDEXAMPLE".into(),
             secret_key: SECRET.into(),
             region: "us-east-1".into(),
+            ca_bundle: None,
             bucket: "demo".into(),
             key: "dir/big.bin".into(),
         }

@@ -32,6 +32,9 @@ pub(super) fn setup(
     write(&config, "")?;
     cmd.env("RCLONE_CONFIG", &config);
     cmd.envs(rclone_env(target));
+    if let Some(ca) = &target.ca_bundle {
+        cmd.arg("--ca-cert").arg(ca);
+    }
     cmd.args(rclone_args(direction, target, local, tuning));
     Ok(())
 }
@@ -43,6 +46,9 @@ pub(super) fn tree_setup(cmd: &mut Command, tree: &Tree<'_>, scratch: &Path) -> 
     write(&config, "")?;
     cmd.env("RCLONE_CONFIG", &config);
     cmd.envs(rclone_env(tree.target));
+    if let Some(ca) = &tree.target.ca_bundle {
+        cmd.arg("--ca-cert").arg(ca);
+    }
     cmd.arg(match tree.op {
         TreeOp::Copy => "copy",
         TreeOp::Sync => "sync",
