@@ -17,16 +17,25 @@ pub struct ServeArgs {
     /// bucket to create (default: demo)
     #[argh(option, default = "String::from(\"demo\")")]
     bucket: String,
+
+    /// serve HTTPS, with a CA made at run time (its file is printed as AWS_CA_BUNDLE)
+    #[argh(switch)]
+    tls: bool,
 }
 
 pub fn run(args: ServeArgs) -> Result<()> {
     let kind = ServerKind::from_env()?;
-    let server = S3Server::start_kind(kind).with_context(|| format!("start {kind}"))?;
-    let config = Config::builder(Credentials::new(server.access_key(), server.secret_key()))
+    let server =
+        S3Server::start_kind_over(kind, args.tls).with_context(|| format!("start {kind}"))?;
+    let mut config = Config::builder(Credentials::new(server.access_key(), server.secret_key()))
         .endpoint(server.endpoint())
-        .addressing(Addressing::Path)
-        .build()?;
-    Client::new(config)?.create_bucket(&args.bucket)?;
+        .addressing(Addressing::Path);
+    if args.tls {
+        let tls = s3mt_tests::tls::shared();
+        config = config.ca_bundle("the test CA", tls.ca_pem.clone());
+        println!("export AWS_CA_BUNDLE={}", tls.ca_path().display());
+    }
+    Client::new(config.build()?)?.create_bucket(&args.bucket)?;
     println!("export AWS_ENDPOINT_URL={}", server.endpoint());
     println!("export AWS_ACCESS_KEY_ID={}", server.access_key());
     println!("export AWS_SECRET_ACCESS_KEY={}", server.secret_key());
