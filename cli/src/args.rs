@@ -149,10 +149,16 @@ pub struct CpArgs {
     #[argh(option)]
     pub expected_size: Option<String>,
 
-    /// uploads: the checksum sent with every part and kept in s3mt's record, SHA256 (the
-    /// default) or CRC64NVME (a tenth of the CPU; catches corruption, not tampering)
+    /// uploads: the checksum sent with every part, stored by the server and kept in s3mt's
+    /// record: CRC64NVME (the default, as AWS's), CRC32, CRC32C, or SHA256 (ten times the
+    /// CPU; also resists tampering)
     #[argh(option)]
     pub checksum_algorithm: Option<String>,
+
+    /// uploads in parts: FULL_OBJECT (one checksum of the whole object; the default for the
+    /// CRCs) or COMPOSITE (a checksum of the parts' checksums; SHA256's only kind)
+    #[argh(option)]
+    pub checksum_type: Option<String>,
 
     /// attempts per request, the first included (default: 5)
     #[argh(option)]

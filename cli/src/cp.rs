@@ -41,6 +41,9 @@ impl Setup {
         if let Some(algorithm) = &args.checksum_algorithm {
             builder = builder.checksum_algorithm(algorithm.parse()?);
         }
+        if let Some(kind) = &args.checksum_type {
+            builder = builder.checksum_type(kind.parse()?);
+        }
         if let Some(attempts) = args.max_attempts {
             builder = builder.max_attempts(attempts);
         }

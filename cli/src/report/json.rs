@@ -85,6 +85,12 @@ enum Line<'a> {
         seconds: f64,
         mb_per_s: f64,
         verification: String,
+        /// What the bytes were checked against (`s3mt_record`, `full_object`, `composite`,
+        /// `etag_md5`, `none`) or how an upload sent them.
+        verified_against: &'static str,
+        /// The checksum algorithm (`CRC64NVME`, `CRC32`, `CRC32C`, `SHA256`), if one was used.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        checksum_algorithm: Option<&'static str>,
     },
     Error {
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -220,6 +226,8 @@ pub fn print_summary(direction: &str, source: &str, destination: &str, summary: 
         seconds: (seconds * 1000.0).round() / 1000.0,
         mb_per_s: (rate * 10.0).round() / 10.0,
         verification: summary.verification.to_string(),
+        verified_against: summary.verification.kind(),
+        checksum_algorithm: summary.verification.algorithm().map(|a| a.s3_name()),
     });
 }
 

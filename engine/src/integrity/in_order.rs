@@ -1,17 +1,18 @@
 //! Checking bytes that arrive in order (a download to a stream, or a file read back) against
-//! what is expected: per-part checksums cut at the record's part boundaries, or one checksum of
-//! the whole. Pure.
+//! what is expected: per-part checksums cut where the upload cut its parts (s3mt's record, or
+//! a composite checksum's layout), or one checksum of the whole. Pure.
 
-use super::algorithm::{Digest, Hasher, composite};
+use super::algorithm::{ChecksumAlgorithm, Digest, Hasher};
 use super::expected::{Expected, Verification};
+use super::parts::PartSizes;
 use crate::error::Result;
-use crate::plan;
 use md5::Digest as _;
 
 /// Checks bytes that arrive in order (a download to a stream) against what is expected:
-/// per-part checksums cut at the record's part boundaries, or one checksum of the whole.
+/// per-part checksums cut at the parts' boundaries, or one checksum of the whole.
 pub(crate) struct InOrder {
     expected: Expected,
+    per_part: Option<(ChecksumAlgorithm, PartSizes)>,
     part: Option<(Hasher, u64)>,
     parts: Vec<Digest>,
     whole: Option<Hasher>,
@@ -21,6 +22,7 @@ pub(crate) struct InOrder {
 impl InOrder {
     pub fn new(expected: Expected) -> Self {
         Self {
+            per_part: expected.per_part(),
             part: None,
             parts: Vec::new(),
             whole: match expected {
@@ -40,40 +42,37 @@ impl InOrder {
         if let Some(hasher) = &mut self.whole_md5 {
             md5::Digest::update(hasher, bytes);
         }
-        let Expected::Record(record) = &self.expected else {
+        let Some((algorithm, sizes)) = &self.per_part else {
             return;
         };
-        let (first, doubling_every) = (record.part_size, record.doubling_every);
-        let algorithm = record.algorithm;
         while !bytes.is_empty() {
             let number = self.parts.len() as u32 + 1;
-            let (hasher, left) = self.part.get_or_insert_with(|| {
-                let size = plan::grown_part_size(first, doubling_every, number);
-                (Hasher::new(algorithm), size)
-            });
+            let (hasher, left) = self
+                .part
+                .get_or_insert_with(|| (Hasher::new(*algorithm), sizes.size_of(number)));
             let take = bytes
                 .len()
                 .min(usize::try_from(*left).unwrap_or(usize::MAX));
             hasher.update(&bytes[..take]);
             *left -= take as u64;
             bytes = &bytes[take..];
-            if *left == 0 {
-                self.finish_part();
+            if *left == 0
+                && let Some((hasher, _)) = self.part.take()
+            {
+                self.parts.push(hasher.finalize());
             }
-        }
-    }
-
-    fn finish_part(&mut self) {
-        if let Some((hasher, _)) = self.part.take() {
-            self.parts.push(hasher.finalize());
         }
     }
 
     /// The verdict once every byte was fed.
     pub fn finish(mut self) -> Result<Verification> {
-        self.finish_part();
+        if let Some((hasher, _)) = self.part.take() {
+            self.parts.push(hasher.finalize());
+        }
         let matches = match &self.expected {
-            Expected::Record(record) => composite(&self.parts) == record.composite,
+            Expected::Record(_) | Expected::Composite(_) => {
+                self.per_part.is_some() && self.expected.parts_match(&self.parts)
+            }
             Expected::Object(_, digest) => self
                 .whole
                 .take()
@@ -92,7 +91,8 @@ impl InOrder {
 mod tests {
     use super::*;
     use crate::error::ErrorKind;
-    use crate::integrity::algorithm::{ChecksumAlgorithm, sha256, to_base64};
+    use crate::integrity::algorithm::{record_composite as composite, sha256, to_base64};
+    use crate::integrity::expected::Composite;
     use crate::integrity::record::Record;
 
     #[test]
@@ -159,7 +159,7 @@ mod tests {
         let value = record.to_metadata();
         assert!(value.ends_with(" doubling-every=2"), "{value}");
         assert_eq!(Record::from_metadata(&value), Some(record.clone()));
-        assert!(record.fits(30) && record.fits(25) && !record.fits(24) && !record.fits(41));
+        assert!(record.part_sizes().fits(30, 5) && !record.part_sizes().fits(24, 5));
         assert_eq!(Record::from_metadata(&value.replace("=2", "=0")), None);
         let mut check = InOrder::new(Expected::Record(record));
         check.update(&data[..7]);
@@ -223,5 +223,52 @@ mod tests {
         let mut check = InOrder::new(whole);
         check.update(&flipped);
         assert_eq!(check.finish().unwrap_err().kind(), ErrorKind::Integrity);
+    }
+
+    #[test]
+    fn a_composite_is_checked_at_the_servers_part_boundaries() {
+        let crc = ChecksumAlgorithm::Crc32;
+        let data: Vec<u8> = (0..10u8).collect();
+        let check = |sizes: PartSizes, cuts: &[usize], bytes: &[u8]| {
+            let parts: Vec<Digest> = cuts
+                .windows(2)
+                .map(|w| crc.digest(&data[w[0]..w[1]]))
+                .collect();
+            let expected = Expected::Composite(Composite {
+                algorithm: crc,
+                digest: crc.composite(&parts),
+                parts: parts.len() as u32,
+                sizes: Some(sizes),
+            });
+            let mut check = InOrder::new(expected);
+            check.update(&bytes[..5]);
+            check.update(&bytes[5..]);
+            check.finish()
+        };
+        assert_eq!(
+            check(PartSizes::Uniform(4), &[0, 4, 8, 10], &data).unwrap(),
+            Verification::ServerComposite(crc)
+        );
+        assert_eq!(
+            check(PartSizes::Listed(vec![6, 3, 1]), &[0, 6, 9, 10], &data).unwrap(),
+            Verification::ServerComposite(crc)
+        );
+        let mut flipped = data.clone();
+        flipped[0] ^= 1;
+        let err = check(PartSizes::Uniform(4), &[0, 4, 8, 10], &flipped).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Integrity);
+        // Cut elsewhere than the upload did: the part checksums differ.
+        assert!(check(PartSizes::Uniform(5), &[0, 4, 8, 10], &data).is_err());
+        // Without a layout, a composite cannot pass.
+        let parts = [crc.digest(&data)];
+        let unknown = Expected::Composite(Composite {
+            algorithm: crc,
+            digest: crc.composite(&parts),
+            parts: 1,
+            sizes: None,
+        });
+        let mut check = InOrder::new(unknown);
+        check.update(&data);
+        assert!(check.finish().is_err());
     }
 }

@@ -5,7 +5,8 @@
 pub(crate) mod algorithm;
 pub(crate) mod expected;
 pub(crate) mod in_order;
+pub(crate) mod parts;
 pub(crate) mod record;
 
-pub use algorithm::ChecksumAlgorithm;
+pub use algorithm::{ChecksumAlgorithm, ChecksumType};
 pub use expected::Verification;

@@ -2,7 +2,9 @@
 //! a stream in a tag) so that any server's copy can be checked without the server's help. Pure.
 
 use super::algorithm::{ChecksumAlgorithm, Digest, from_base64, to_base64};
+use super::parts::PartSizes;
 use crate::plan;
+use crate::size::Size;
 use jiff::Timestamp;
 
 /// The user-metadata header holding s3mt's integrity record (named for its composite, which is
@@ -54,9 +56,15 @@ impl Record {
         value
     }
 
-    /// The size of part `number` (1-based; the last part may be shorter).
-    pub fn part_size_of(&self, number: u32) -> u64 {
-        plan::grown_part_size(self.part_size, self.doubling_every, number)
+    /// Where the parts end.
+    pub fn part_sizes(&self) -> PartSizes {
+        match self.doubling_every {
+            Some(every) => PartSizes::Growing {
+                first: self.part_size,
+                every,
+            },
+            None => PartSizes::Uniform(self.part_size),
+        }
     }
 
     /// Reads a metadata value written by [`Record::to_metadata`]; `key=value` fields after the
@@ -91,18 +99,28 @@ impl Record {
         })
     }
 
-    /// Whether an object of `size` bytes has exactly this record's number of parts.
-    pub fn fits(&self, size: u64) -> bool {
-        if self.doubling_every.is_none() {
-            return size.div_ceil(self.part_size) == self.parts;
+    /// Why this record cannot describe an object of `size` bytes, if it cannot. A record is
+    /// input from whoever wrote the object: one outside S3's limits (over 10,000 parts, parts
+    /// but the last under 5 MiB or over 5 GiB) or whose parts do not add up to the object
+    /// would turn a download into millions of requests, or fail a good one.
+    pub fn implausible(&self, size: u64) -> Option<String> {
+        let parts = self.parts;
+        if parts > plan::MAX_PARTS {
+            return Some(format!("it says {parts} parts, over S3's 10,000"));
         }
-        // Parts before the last are full: walk them (at most 10,000).
-        let (mut covered, mut parts) = (0, 0);
-        while covered < size && parts <= plan::MAX_PARTS {
-            parts += 1;
-            covered += self.part_size_of(parts as u32);
+        if parts > 1 && !(plan::MIN_PART_SIZE..=plan::MAX_PART_SIZE).contains(&self.part_size) {
+            return Some(format!(
+                "its parts of {} are outside S3's 5 MiB to 5 GiB",
+                Size(self.part_size)
+            ));
         }
-        parts == self.parts
+        if !self.part_sizes().fits(size, parts) {
+            return Some(format!(
+                "its {parts} part(s) of {} do not add up to the object's {size} bytes",
+                Size(self.part_size)
+            ));
+        }
+        None
     }
 }
 
@@ -135,8 +153,8 @@ mod tests {
             "{value}"
         );
         assert_eq!(Record::from_metadata(&value), Some(record.clone()));
-        assert!(record.fits((10 << 20) + 1));
-        assert!(!record.fits(10 << 20), "2 parts, not 3");
+        assert_eq!(record.implausible((10 << 20) + 1), None);
+        assert!(record.implausible(10 << 20).is_some(), "2 parts, not 3");
         for bad in [
             "",
             "v2 part-size=1 parts=1 sha256=AA==",

@@ -180,6 +180,18 @@ impl Signer {
         )
     }
 
+    /// HeadObject of part `number` of a multipart object: the part's length and the number of
+    /// parts (`x-amz-mp-parts-count`), with the stored checksums.
+    pub fn head_part(&self, key: &str, number: u32, at: &Stamp) -> SignedRequest {
+        let mut action = self.bucket.head_object(Some(&*at.credentials), key);
+        action.query_mut().insert("partNumber", number.to_string());
+        self.finish(
+            action,
+            at,
+            &[("x-amz-checksum-mode".into(), "ENABLED".to_owned())],
+        )
+    }
+
     pub fn get_object(&self, key: &str, at: &Stamp) -> SignedRequest {
         self.finish(self.bucket.get_object(Some(&*at.credentials), key), at, &[])
     }

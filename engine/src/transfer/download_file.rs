@@ -18,10 +18,9 @@ use super::session::Transfer;
 use super::summary::TransferSummary;
 use crate::error::{Error, ErrorKind, Result};
 use crate::integrity::Verification;
-use crate::integrity::algorithm::{ChecksumAlgorithm, Digest, Hasher, composite};
+use crate::integrity::algorithm::{ChecksumAlgorithm, Digest, Hasher};
 use crate::integrity::expected::Expected;
 use crate::integrity::in_order::InOrder;
-use crate::integrity::record::Record;
 use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::{self, DEFAULT_PART_SIZE, PartPlan};
 use crate::size::Size;
@@ -78,12 +77,11 @@ pub(crate) fn download_file(
     }
     let object = download.head(options.verify)?;
 
-    // With s3mt's record of equal parts, ranges are the upload's parts, so each part's digest
-    // is checked as it lands; otherwise the file is checked in order once complete.
-    let range_size = match per_part_record(&object.expected) {
-        Some(record) => record.part_size,
-        None => default_range,
-    };
+    // With parts of one size (s3mt's record, or a composite checksum's), ranges are the
+    // upload's parts, so each part's checksum is computed as it lands.
+    let range_size = checked_as_they_land(&object.expected)
+        .and_then(|(_, part_size)| part_size)
+        .unwrap_or(default_range);
     let plan = plan::plan_download(object.size, range_size);
     let (temporary, journal) = match (&config.state_dir, &object.etag) {
         // Without an ETag, a later run could not tell whether the object changed; with one
@@ -158,7 +156,7 @@ fn fetch_verified(
 ) -> Result<Verification> {
     let chunk_size =
         usize::try_from(plan.part_size).map_err(|_| Error::invalid("part size too large"))?;
-    let per_part = per_part_record(&object.expected).map(|record| record.algorithm);
+    let per_part = checked_as_they_land(&object.expected).map(|(algorithm, _)| algorithm);
     let progress = download.transfer.progress;
     let mut round = 1;
     loop {
@@ -184,7 +182,7 @@ fn fetch_verified(
                 })
                 .collect::<Result<_>>()
         })?;
-        match verify_download(&object.expected, &digests, map) {
+        match verify_download(&object.expected, plan, &digests, map) {
             Err(err) if round == 1 => progress.send(|| Event::Retry {
                 part: 0,
                 attempt: round,
@@ -282,23 +280,35 @@ pub(crate) fn sync_directory_of(directory: &Path) {
     }
 }
 
-/// s3mt's record, when its parts are all the same size (ranges can then be its parts).
-fn per_part_record(expected: &Expected) -> Option<&Record> {
-    match expected {
-        Expected::Record(record) if record.doubling_every.is_none() => Some(record),
+/// How ranges are checked as they land, if they can be: the checksum each range's bytes get,
+/// and the size ranges must have (`Some`: parts of one size, each a range, checked part by
+/// part; `None`: any ranges, whose CRCs combine into the whole object's).
+fn checked_as_they_land(expected: &Expected) -> Option<(ChecksumAlgorithm, Option<u64>)> {
+    match (expected.per_part(), expected) {
+        (Some((algorithm, sizes)), _) => Some((algorithm, Some(sizes.uniform()?))),
+        (None, Expected::Object(algorithm, _)) if algorithm.combines() => Some((*algorithm, None)),
         _ => None,
     }
 }
 
-/// Checks the downloaded bytes against the object's integrity data.
+/// Checks the downloaded bytes against the object's integrity data: from the checksums of
+/// the ranges as they landed when they can be, else by reading the file back in order.
 fn verify_download(
     expected: &Expected,
+    plan: PartPlan,
     digests: &[Option<Digest>],
     map: &DestinationMap,
 ) -> Result<Verification> {
-    if let Some(record) = per_part_record(expected) {
-        let parts: Option<Vec<Digest>> = digests.iter().copied().collect();
-        return expected.verdict(parts.is_some_and(|parts| composite(&parts) == record.composite));
+    let landed: Option<Vec<Digest>> = digests.iter().copied().collect();
+    match (checked_as_they_land(expected), landed) {
+        (Some((_, Some(_))), Some(parts)) => return expected.verdict(expected.parts_match(&parts)),
+        (Some((algorithm, None)), Some(ranges)) => {
+            let lengths = (0..plan.count()).map(|index| plan.part(index).len);
+            let whole = algorithm.combine_all(ranges.into_iter().zip(lengths));
+            let matches = matches!(expected, Expected::Object(_, digest) if whole == Some(*digest));
+            return expected.verdict(matches);
+        }
+        _ => {}
     }
     let mut check = InOrder::new(expected.clone());
     map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {

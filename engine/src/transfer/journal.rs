@@ -68,6 +68,10 @@ pub(crate) struct UploadHeader {
     /// The composite of the source's part checksums (s3mt's record): equal parts and
     /// algorithm, equal source.
     pub composite: String,
+    /// The upload's checksum type (`FULL_OBJECT`, `COMPOSITE`): the server keeps the one it
+    /// was created with (empty in journals of s3mt versions before the choice existed).
+    #[serde(default)]
+    pub checksum_type: String,
 }
 
 /// The first line of a download's journal.

@@ -10,6 +10,7 @@ pub(crate) mod journal;
 pub(crate) mod multipart;
 pub(crate) mod options;
 pub(crate) mod part_body;
+pub(crate) mod part_layout;
 pub(crate) mod progress;
 pub(crate) mod ranged;
 pub(crate) mod resume;

@@ -11,6 +11,7 @@ use super::part_body::PartBody;
 use super::progress::{Event, PartAttempts};
 use super::session::Transfer;
 use crate::error::{Error, ErrorKind, Result};
+use crate::integrity::ChecksumType;
 use crate::integrity::algorithm::{Digest, to_base64};
 use crate::integrity::record::{RECORD_TAG, Record};
 use crate::plan::Part;
@@ -56,8 +57,17 @@ impl Upload<'_> {
     /// server may hold an upload nobody knows of, so after a retried Create the uploads of this
     /// key started during our attempts (by the server's clock) are aborted.
     pub fn create(&self) -> Result<String> {
-        let algorithm = self.transfer.config().checksum_algorithm.s3_name();
-        let mut headers = vec![("x-amz-checksum-algorithm".into(), algorithm.to_owned())];
+        let config = self.transfer.config();
+        let mut headers = vec![
+            (
+                "x-amz-checksum-algorithm".into(),
+                config.checksum_algorithm.s3_name().to_owned(),
+            ),
+            (
+                "x-amz-checksum-type".into(),
+                config.checksum_type.s3_name().to_owned(),
+            ),
+        ];
         headers.extend(self.object_headers.iter().cloned());
         let started = Instant::now();
         let attempts = Cell::new(0);
@@ -182,16 +192,29 @@ impl Upload<'_> {
         Ok(outcome)
     }
 
-    /// CompleteMultipartUpload of `parts` (in order).
-    pub fn complete(&self, upload_id: &str, parts: &[CompletedPart]) -> Result<()> {
-        let body = xml::complete_body(parts, self.transfer.config().checksum_algorithm);
+    /// CompleteMultipartUpload of `parts` (in order). `whole` is the checksum of the whole
+    /// object, combined from the parts' (CRCs): for a full-object upload the server checks it
+    /// against its own combination of the parts it holds.
+    pub fn complete(
+        &self,
+        upload_id: &str,
+        parts: &[CompletedPart],
+        whole: Option<Digest>,
+    ) -> Result<()> {
+        let config = self.transfer.config();
+        let body = xml::complete_body(parts, config.checksum_algorithm);
+        let mut headers = self.condition.clone();
+        if config.checksum_type == ChecksumType::FullObject
+            && let Some(whole) = whole
+        {
+            headers.push((config.checksum_algorithm.header().into(), to_base64(&whole)));
+            headers.push((
+                "x-amz-checksum-type".into(),
+                ChecksumType::FullObject.s3_name().into(),
+            ));
+        }
         let call = Call::new(|signer, at| {
-            Ok(signer.complete_multipart_upload(
-                self.transfer.key(),
-                upload_id,
-                &self.condition,
-                at,
-            ))
+            Ok(signer.complete_multipart_upload(self.transfer.key(), upload_id, &headers, at))
         })
         .headers(&[("content-type", "application/xml")])
         .body(Body::Bytes(body.as_bytes()));

@@ -17,7 +17,7 @@ use crate::integrity::algorithm::{Digest, Hasher};
 use crate::integrity::expected::Expected;
 use crate::integrity::in_order::InOrder;
 use crate::integrity::record::{METADATA_HEADER, RECORD_TAG};
-use crate::mapped::{DestinationMap, WritableChunk};
+use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::Part;
 use crate::s3::call::{Call, Reply};
 use crate::s3::http;
@@ -64,7 +64,8 @@ impl Download<'_> {
     /// HEAD: size, ETag, and what the bytes can be verified against; refused up front when
     /// verification is required and there is nothing to verify against.
     pub fn head(&self, verify: VerifyMode) -> Result<RemoteObject> {
-        let object = self.head_once()?;
+        let mut object = self.head_once()?;
+        self.learn_layout(&mut object)?;
         require_integrity(&object, verify)?;
         Ok(object)
     }
@@ -93,14 +94,24 @@ impl Download<'_> {
             None if tagged => self.record_tag()?,
             None => None,
         };
-        let expected = Expected::from_headers(
+        let choice = Expected::from_headers(
             size,
             record.as_deref(),
             |algorithm| http::header(response, algorithm.header()),
             http::header(response, "x-amz-checksum-type"),
             etag.as_deref(),
             http::header(response, "x-amz-server-side-encryption") == Some("aws:kms"),
-        )?;
+        );
+        if let Some(why) = choice.ignored_record {
+            self.transfer.progress.send(|| {
+                Event::Notice(format!(
+                    "{}: s3mt's record on the object is ignored ({why}); the object's own \
+                     integrity data is used",
+                    self.transfer.object
+                ))
+            });
+        }
+        let expected = choice.expected;
         let recorded = match &expected {
             Expected::Record(record) => record.modified,
             _ => None,
@@ -151,8 +162,21 @@ impl Download<'_> {
             progress.send(|| Event::PartDone { part: 1 });
             Ok((object, map, check))
         });
-        let (object, map, check) = outcome.map_err(changed)?;
-        let verification = check.finish()?;
+        let (mut object, map, check) = outcome.map_err(changed)?;
+        let verification = match object.expected {
+            // A composite is checked part by part: where the parts end is asked once the bytes
+            // are in, and they are read back from the map.
+            Expected::Composite(_) => {
+                self.learn_layout(&mut object)?;
+                require_integrity(&object, verify)?;
+                let mut check = InOrder::new(object.expected.clone());
+                map.scan(0..map.bytes().len(), REPORT_EVERY, |bytes| {
+                    check.update(bytes)
+                });
+                check.finish()?
+            }
+            _ => check.finish()?,
+        };
         Ok((object, map, verification))
     }
 
@@ -229,8 +253,8 @@ fn require_integrity(object: &RemoteObject, verify: VerifyMode) -> Result<()> {
     if verify == VerifyMode::Require && object.expected == Expected::Nothing {
         return Err(Error::new(
             ErrorKind::Integrity,
-            "the object carries no integrity data (no s3mt record, no whole-object checksum, no \
-             single-part MD5 ETag) and verification is required",
+            "the object carries no integrity data s3mt can check (no s3mt record, no checksum \
+             whose parts it can learn, no single-part MD5 ETag) and verification is required",
         ));
     }
     Ok(())

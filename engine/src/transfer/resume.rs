@@ -51,6 +51,7 @@ impl ResumableUpload {
                 upload_id: String::new(),
                 part_size: plan.part_size,
                 composite: to_base64(&record.composite),
+                checksum_type: transfer.config().checksum_type.s3_name().to_owned(),
             },
         }
     }

@@ -18,7 +18,7 @@ use super::session::Transfer;
 use super::summary::TransferSummary;
 use crate::error::{Error, ErrorKind, Result};
 use crate::integrity::Verification;
-use crate::integrity::algorithm::{Digest, Hasher, composite};
+use crate::integrity::algorithm::{Digest, Hasher, record_composite};
 use crate::integrity::record::{METADATA_HEADER, Record};
 use crate::mapped::{Mapped as _, SourceMap};
 use crate::plan::{self, PartPlan, UploadPlan};
@@ -53,7 +53,7 @@ pub(crate) fn upload_file(
         algorithm,
         part_size: parts.part_size,
         parts: parts.count(),
-        composite: composite(&digests),
+        composite: record_composite(&digests),
         doubling_every: None,
         modified: Some(modified(&metadata)),
     };
@@ -85,11 +85,20 @@ pub(crate) fn upload_file(
                 transfer.session.clean_old_state_once(dir);
                 ResumableUpload::new(dir, transfer, source, &metadata, plan, &record)
             });
+            // The whole file's checksum, combined from the parts' (CRCs): a full-object upload
+            // sends it on Complete.
+            let whole = algorithm.combine_all(
+                digests
+                    .iter()
+                    .enumerate()
+                    .map(|(index, digest)| (*digest, plan.part(index as u64).len)),
+            );
             let file = FileParts {
                 upload: &upload,
                 map: &map,
                 plan,
                 digests: &digests,
+                whole,
                 unchanged: &unchanged,
                 resumable: resumable.as_ref(),
             };
@@ -168,6 +177,8 @@ struct FileParts<'a> {
     map: &'a SourceMap,
     plan: PartPlan,
     digests: &'a [Digest],
+    /// The whole file's checksum, for a full-object upload.
+    whole: Option<Digest>,
     /// Fails when the file changed since its parts were hashed.
     unchanged: &'a (dyn Fn() -> Result<()> + Sync),
     resumable: Option<&'a ResumableUpload>,
@@ -253,7 +264,7 @@ impl FileParts<'_> {
             .and_then(|parts| {
                 (self.unchanged)()?;
                 completing = true;
-                upload.complete(&upload_id, &parts)
+                upload.complete(&upload_id, &parts, self.whole)
             });
         let Err(error) = outcome else {
             if let Some(journal) = journal {

@@ -24,7 +24,7 @@ use super::session::Transfer;
 use super::summary::TransferSummary;
 use crate::error::{Error, Result};
 use crate::integrity::Verification;
-use crate::integrity::algorithm::{Digest, composite};
+use crate::integrity::algorithm::{Digest, record_composite};
 use crate::integrity::record::{METADATA_HEADER, Record};
 use crate::plan::{MAX_PARTS, MAX_SINGLE_PUT, Part, StreamPlan};
 use crate::s3::xml::CompletedPart;
@@ -62,7 +62,7 @@ pub(crate) fn upload_stream(
             algorithm,
             part_size: (first.len() as u64).max(1),
             parts: parts.len() as u64,
-            composite: composite(parts),
+            composite: record_composite(parts),
             doubling_every: None,
             modified: None,
         };
@@ -101,10 +101,11 @@ pub(crate) fn upload_stream(
             .done
             .into_inner()
             .unwrap_or_else(PoisonError::into_inner);
-        done.sort_by_key(|(part, _)| part.number);
-        let parts: Vec<CompletedPart> = done.iter().map(|(part, _)| part.clone()).collect();
-        upload.complete(&upload_id, &parts)?;
-        let digests: Vec<Digest> = done.iter().map(|(_, digest)| *digest).collect();
+        done.sort_by_key(|(part, ..)| part.number);
+        let parts: Vec<CompletedPart> = done.iter().map(|(part, ..)| part.clone()).collect();
+        let whole = algorithm.combine_all(done.iter().map(|(_, digest, len)| (*digest, *len)));
+        upload.complete(&upload_id, &parts, whole)?;
+        let digests: Vec<Digest> = done.iter().map(|(_, digest, _)| *digest).collect();
         Ok((total, digests))
     });
     let (total, digests) = completed.map_err(|error| upload.abort_after(error, &upload_id))?;
@@ -115,7 +116,7 @@ pub(crate) fn upload_stream(
         algorithm,
         part_size: plan.part_size(1),
         parts: digests.len() as u64,
-        composite: composite(&digests),
+        composite: record_composite(&digests),
         doubling_every: plan.doubling_every().filter(|_| grew),
         modified: None,
     };
@@ -151,8 +152,8 @@ fn fill(reader: &mut dyn Read, buffer: &mut Vec<u8>, size: u64, progress: &Progr
 struct Pipeline<'a> {
     upload: &'a Upload<'a>,
     upload_id: &'a str,
-    /// The parts sent, with their checksums.
-    done: Mutex<Vec<(CompletedPart, Digest)>>,
+    /// The parts sent, with their checksums and lengths.
+    done: Mutex<Vec<(CompletedPart, Digest, u64)>>,
     /// The first failure; the reader stops at it.
     error: Mutex<Option<Error>>,
 }
@@ -277,7 +278,7 @@ impl Pipeline<'_> {
                         .done
                         .lock()
                         .unwrap_or_else(PoisonError::into_inner)
-                        .push((done, digest)),
+                        .push((done, digest, part.len)),
                     Err(err) => {
                         self.error
                             .lock()

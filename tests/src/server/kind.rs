@@ -150,6 +150,14 @@ impl ServerKind {
         self == ServerKind::Rclone
     }
 
+    /// Whether the server keeps a multipart upload's full-object checksum (created with
+    /// `x-amz-checksum-type: FULL_OBJECT`, the CRC of the whole sent on Complete) and returns
+    /// it on HEAD, so a download without s3mt's record is still verified: SeaweedFS does;
+    /// rclone and moto return no checksum for such an object.
+    pub fn keeps_full_object_checksums(self) -> bool {
+        self == ServerKind::SeaweedFs
+    }
+
     /// Whether the server keeps object tags (PutObjectTagging), where s3mt stores a stream's
     /// record: SeaweedFS and moto do; rclone serves `?tagging` as the object itself, so s3mt
     /// sends no tag there and the stream's record is not stored.

@@ -66,12 +66,7 @@ fn whole_object_checksums_from_the_server_verify_foreign_objects() {
     let data = random_bytes(2 * MIB + 3, 15);
     let dir = tempfile::tempdir().unwrap();
     for algorithm in ChecksumAlgorithm::ALL {
-        let digest = match algorithm {
-            ChecksumAlgorithm::Sha256 => Sha256::digest(&data).to_vec(),
-            _ => crc_fast::checksum(crc_fast::CrcAlgorithm::Crc64Nvme, &data)
-                .to_be_bytes()
-                .to_vec(),
-        };
+        let digest = reference_checksum(algorithm, &data);
         let header = format!("x-amz-checksum-{}", algorithm.s3_name().to_lowercase());
         let key = format!("foreign-{}", algorithm.s3_name());
         // Both headers, as AWS's SDKs send them: moto keeps the checksum only when
@@ -179,4 +174,23 @@ fn multipart_objects_without_integrity_data_are_reported_or_refused_under_requir
         stderr.contains("NOT verified"),
         "the summary says so: {stderr}"
     );
+}
+
+/// `algorithm`'s checksum of `data` as S3 encodes it, computed without s3mt.
+pub(crate) fn reference_checksum(algorithm: ChecksumAlgorithm, data: &[u8]) -> Vec<u8> {
+    use crc_fast::CrcAlgorithm;
+    let crc32 = |crc| {
+        (crc_fast::checksum(crc, data) as u32)
+            .to_be_bytes()
+            .to_vec()
+    };
+    match algorithm {
+        ChecksumAlgorithm::Sha256 => Sha256::digest(data).to_vec(),
+        ChecksumAlgorithm::Crc64Nvme => crc_fast::checksum(CrcAlgorithm::Crc64Nvme, data)
+            .to_be_bytes()
+            .to_vec(),
+        ChecksumAlgorithm::Crc32 => crc32(CrcAlgorithm::Crc32IsoHdlc),
+        ChecksumAlgorithm::Crc32c => crc32(CrcAlgorithm::Crc32Iscsi),
+        other => panic!("no reference checksum for {other}"),
+    }
 }

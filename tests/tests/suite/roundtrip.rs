@@ -34,7 +34,7 @@ fn library_round_trips(concurrency: usize) {
         );
         assert_eq!(
             downloaded.verification,
-            s3mt_engine::Verification::S3mtRecord(s3mt_engine::ChecksumAlgorithm::Sha256),
+            s3mt_engine::Verification::S3mtRecord(s3mt_engine::ChecksumAlgorithm::Crc64Nvme),
             "{size}"
         );
     }

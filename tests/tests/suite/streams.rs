@@ -160,9 +160,13 @@ fn a_refused_record_tag_is_reported_not_fatal() {
     assert!(stderr.contains("s3mt's record not stored"), "{stderr}");
     let (_, code, stderr) = download_piped(&mut cp(&bucket, None, &object, "-"));
     assert_eq!(code, 0, "{stderr}");
-    // Without the record, only a server whose multipart ETag is the whole object's MD5
-    // (rclone) gives the download something to verify.
-    let says = if bucket.server().kind().etag_of_multipart_is_md5() {
+    // Without the record: the server's full-object CRC-64/NVME (s3mt's default upload), where
+    // the server keeps it; else the ETag where a multipart ETag is the whole object's MD5
+    // (rclone); else nothing.
+    let kind = bucket.server().kind();
+    let says = if kind.keeps_full_object_checksums() {
+        "verified: CRC-64/NVME of the whole object, against the server's full-object checksum"
+    } else if kind.etag_of_multipart_is_md5() {
         "verified: MD5 of the whole object, from its ETag"
     } else {
         "NOT verified"
