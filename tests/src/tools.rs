@@ -20,6 +20,35 @@ pub const RCLONE_VERSION: &str = "1.75.2";
 /// The moto release (PyPI package `moto[server]`) serving S3 in the tests.
 pub const MOTO_VERSION: &str = "5.2.5";
 
+/// The crc32c release (PyPI) installed with moto, which computes CRC-32C with it.
+pub const CRC32C_VERSION: &str = "2.9.post0";
+
+/// The boto3 release (PyPI) that writes and reads objects as AWS's SDKs do, in the tests and
+/// behind the benchmark's `aws-crt` peer; it brings botocore and s3transfer.
+pub const BOTO3_VERSION: &str = "1.44.5";
+
+/// The awscrt release (PyPI) installed with boto3: the CRT S3 client of the benchmark's
+/// `aws-crt` peer, and the CRC-64/NVME that botocore needs to compute and check that checksum.
+pub const AWSCRT_VERSION: &str = "0.38.1";
+
+/// What pip installs for boto3 (with awscrt), into `<workspace>/target/tools/peers/aws-crt`,
+/// shared by the tests and the benchmark.
+pub fn boto3_requirements() -> Vec<String> {
+    vec![
+        format!("boto3=={BOTO3_VERSION}"),
+        format!("awscrt=={AWSCRT_VERSION}"),
+    ]
+}
+
+/// The dir boto3 and awscrt are installed in (for `PYTHONPATH`), installed by [`python`] the
+/// first time.
+///
+/// # Errors
+/// When Python cannot be found or the pip install fails.
+pub fn boto3_dir() -> io::Result<PathBuf> {
+    pip_install("peers/aws-crt", python()?, &boto3_requirements())
+}
+
 /// Environment variable that overrides the `weed` binary: the path of the real
 /// executable (not a shell shim, so that the PID held is the server's).
 pub const WEED_ENV: &str = "S3MT_WEED";
@@ -66,15 +95,21 @@ pub fn rclone_binary() -> io::Result<PathBuf> {
 }
 
 /// The dir moto is installed in (`<workspace>/target/tools/moto`, for `PYTHONPATH`), installed
-/// with pip (`moto[server]==5.2.5`) by [`python`] the first time.
+/// with pip (`moto[server]==5.2.5`, with awscrt and crc32c) by [`python`] the first time.
 ///
 /// # Errors
 /// When Python cannot be found or the pip install fails.
 pub fn moto_dir() -> io::Result<PathBuf> {
+    // moto computes the checksums it stores with awscrt (CRC-64/NVME) and crc32c (CRC-32C);
+    // without them it silently stores a CRC-32 under their names, which no client can match.
     let dir = pip_install(
         "moto",
         python()?,
-        &[format!("moto[server]=={MOTO_VERSION}")],
+        &[
+            format!("moto[server]=={MOTO_VERSION}"),
+            format!("awscrt=={AWSCRT_VERSION}"),
+            format!("crc32c=={CRC32C_VERSION}"),
+        ],
     )?;
     if dir.join("moto").join("server.py").is_file() {
         Ok(dir)

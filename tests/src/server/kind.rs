@@ -150,12 +150,28 @@ impl ServerKind {
         self == ServerKind::Rclone
     }
 
-    /// Whether the server keeps a multipart upload's full-object checksum (created with
-    /// `x-amz-checksum-type: FULL_OBJECT`, the CRC of the whole sent on Complete) and returns
-    /// it on HEAD, so a download without s3mt's record is still verified: SeaweedFS does;
-    /// rclone and moto return no checksum for such an object.
-    pub fn keeps_full_object_checksums(self) -> bool {
-        self == ServerKind::SeaweedFs
+    /// Whether the server keeps the checksums boto3 sends with `stored` objects and returns
+    /// them on HEAD and GET (with `x-amz-checksum-mode: ENABLED`), so s3mt verifies such an
+    /// object against them: SeaweedFS and moto keep all (moto computes its own, with awscrt
+    /// and crc32c); rclone only those of a PutObject.
+    pub fn returns_checksums_of(self, stored: StoredChecksum) -> bool {
+        match self {
+            ServerKind::SeaweedFs | ServerKind::Moto => true,
+            ServerKind::Rclone => stored == StoredChecksum::SinglePut,
+        }
+    }
+
+    /// Whether the server keeps the CRC-64/NVME s3mt sends with an object it writes (without
+    /// the SDKs' `x-amz-sdk-checksum-algorithm`) and returns it, so other tools (and s3mt,
+    /// when the record is missing) can check it: SeaweedFS does; rclone for a PutObject only;
+    /// moto for a multipart upload only (it computes a full-object CRC-64/NVME of every
+    /// multipart upload, and keeps a PutObject's only with the SDKs' header).
+    pub fn returns_s3mts_checksums(self, multipart: bool) -> bool {
+        match self {
+            ServerKind::SeaweedFs => true,
+            ServerKind::Rclone => !multipart,
+            ServerKind::Moto => multipart,
+        }
     }
 
     /// Whether the server keeps object tags (PutObjectTagging), where s3mt stores a stream's
@@ -195,6 +211,18 @@ impl ServerKind {
     pub fn keeps_data_across_restart(self) -> bool {
         self != ServerKind::Moto
     }
+}
+
+/// How an object's checksum was sent to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoredChecksum {
+    /// With one PutObject (the whole object's).
+    SinglePut,
+    /// With a multipart upload created `FULL_OBJECT`: each part's, and the whole object's on
+    /// Complete.
+    MultipartFullObject,
+    /// With a multipart upload created `COMPOSITE`: each part's.
+    MultipartComposite,
 }
 
 /// The `Initiated` time moto 5.2.5 gives every multipart upload in ListMultipartUploads.

@@ -56,7 +56,7 @@ pub fn anonymous_status(endpoint: &str) -> io::Result<u16> {
         .ok_or_else(|| io::Error::other(format!("not a loopback endpoint: {endpoint}")))?;
     probe::get(port, "/", tls).map(|(status, _)| status)
 }
-pub use kind::{MOTO_UPLOAD_INITIATED, SERVER_ENV, ServerKind, Sse};
+pub use kind::{MOTO_UPLOAD_INITIATED, SERVER_ENV, ServerKind, Sse, StoredChecksum};
 
 /// The region the server's signatures are checked against.
 pub const REGION: &str = "us-east-1";

@@ -10,6 +10,7 @@ mod failures;
 mod faults;
 mod housekeeping;
 mod integrity;
+mod interop;
 mod interrupt;
 mod object_options;
 mod progress;

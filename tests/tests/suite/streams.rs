@@ -164,7 +164,7 @@ fn a_refused_record_tag_is_reported_not_fatal() {
     // the server keeps it; else the ETag where a multipart ETag is the whole object's MD5
     // (rclone); else nothing.
     let kind = bucket.server().kind();
-    let says = if kind.keeps_full_object_checksums() {
+    let says = if kind.returns_s3mts_checksums(true) {
         "verified: CRC-64/NVME of the whole object, against the server's full-object checksum"
     } else if kind.etag_of_multipart_is_md5() {
         "verified: MD5 of the whole object, from its ETag"

