@@ -38,11 +38,26 @@ impl<'a> Boto3<'a> {
         self.ok(&["put", key, path(file), algorithm]);
     }
 
-    /// A multipart upload of `file` in parts of `part_size` bytes, each with `algorithm`'s
-    /// checksum, stored as `kind` (`FULL_OBJECT` or `COMPOSITE`).
-    pub fn multipart(&self, key: &str, file: &Path, algorithm: &str, kind: &str, part_size: u64) {
-        let part_size = part_size.to_string();
-        self.ok(&["multipart", key, path(file), algorithm, kind, &part_size]);
+    /// A multipart upload of `file` in parts of `part_sizes` bytes (the last size repeated for
+    /// the rest), each with `algorithm`'s checksum, stored as `kind` (`FULL_OBJECT` or
+    /// `COMPOSITE`).
+    pub fn multipart(
+        &self,
+        key: &str,
+        file: &Path,
+        algorithm: &str,
+        kind: &str,
+        part_sizes: &[u64],
+    ) {
+        let sizes: Vec<String> = part_sizes.iter().map(u64::to_string).collect();
+        self.ok(&[
+            "multipart",
+            key,
+            path(file),
+            algorithm,
+            kind,
+            &sizes.join(","),
+        ]);
     }
 
     /// GetObject with checksum mode on, the body read to its end: the JSON line the script

@@ -3,9 +3,11 @@
 Usage:
   boto3_objects.py put KEY FILE ALGORITHM            one PutObject (ALGORITHM: CRC32, CRC32C,
                                                       CRC64NVME, SHA256, or NONE for no checksum)
-  boto3_objects.py multipart KEY FILE ALGORITHM TYPE PART_SIZE
+  boto3_objects.py multipart KEY FILE ALGORITHM TYPE PART_SIZES
                                                       a multipart upload (TYPE: FULL_OBJECT or
-                                                      COMPOSITE), each part sent with its checksum
+                                                      COMPOSITE), each part sent with its checksum;
+                                                      PART_SIZES: one size for all parts, or a
+                                                      comma-separated size per part
   boto3_objects.py get KEY                           GetObject with ChecksumMode=ENABLED, the body
                                                       read to its end (botocore checks a full-object
                                                       checksum as it reads, and raises on a mismatch);
@@ -62,7 +64,16 @@ def put(key, path, algorithm):
         client().put_object(Bucket=bucket, Key=key, Body=data, ChecksumAlgorithm=algorithm)
 
 
-def multipart(key, path, algorithm, kind, part_size):
+def cuts(length, part_sizes):
+    """(offset, length) of each part: sizes as listed, the last one repeated."""
+    offset, index = 0, 0
+    while offset < length:
+        size = part_sizes[min(index, len(part_sizes) - 1)]
+        yield offset, min(size, length - offset)
+        offset, index = offset + size, index + 1
+
+
+def multipart(key, path, algorithm, kind, part_sizes):
     bucket = os.environ["S3MT_BUCKET"]
     s3 = client()
     with open(path, "rb") as f:
@@ -73,13 +84,13 @@ def multipart(key, path, algorithm, kind, part_size):
     upload_id = upload["UploadId"]
     field = "Checksum" + algorithm
     parts = []
-    for number, offset in enumerate(range(0, len(data), part_size), start=1):
+    for number, (offset, size) in enumerate(cuts(len(data), part_sizes), start=1):
         reply = s3.upload_part(
             Bucket=bucket,
             Key=key,
             UploadId=upload_id,
             PartNumber=number,
-            Body=data[offset : offset + part_size],
+            Body=data[offset : offset + size],
             ChecksumAlgorithm=algorithm,
         )
         part = {"PartNumber": number, "ETag": reply["ETag"]}
@@ -124,7 +135,7 @@ def main(args):
     if command == "put":
         put(args[1], args[2], args[3])
     elif command == "multipart":
-        multipart(args[1], args[2], args[3], args[4], int(args[5]))
+        multipart(args[1], args[2], args[3], args[4], [int(n) for n in args[5].split(",")])
     elif command == "get":
         get(args[1])
     else:

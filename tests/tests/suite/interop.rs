@@ -10,6 +10,7 @@ use s3mt_tests::fixture::{TestBucket, dir_entries, run, write_random_file};
 use s3mt_tests::proxy::{Fault, FaultProxy, Match, Rule};
 use s3mt_tests::server::{ServerKind, StoredChecksum};
 
+use crate::streams::download_piped;
 use crate::{MIB, cp_command};
 
 /// How boto3 wrote an object.
@@ -98,7 +99,7 @@ fn objects_the_sdks_write_are_verified_and_a_flipped_byte_is_caught() {
             }
             Written::Multipart(algorithm, stored) => {
                 let data = write_random_file(&source, 12 * MIB + 7, 82);
-                boto3.multipart(&key, &source, algorithm, stored, 5 * MIB as u64);
+                boto3.multipart(&key, &source, algorithm, stored, &[5 * MIB as u64]);
                 data
             }
         };
@@ -120,6 +121,11 @@ fn objects_the_sdks_write_are_verified_and_a_flipped_byte_is_caught() {
             algorithm,
             "{key} on {kind}: {said}"
         );
+        // To standard output: checked in order as it is written, against the same data.
+        let (bytes, code, stderr) =
+            download_piped(&mut cp_command(&bucket, None, [&object, "-"], &[]));
+        assert_eq!(code, 0, "{key} to stdout: {stderr}");
+        assert!(bytes == data, "{key} to stdout: other bytes");
         if against == "none" {
             continue;
         }
@@ -184,4 +190,77 @@ fn objects_s3mt_writes_by_default_are_checked_by_boto3() {
             "{key}: {complaint}"
         );
     }
+}
+
+/// A composite checksum of parts of different sizes: s3mt asks the server where each part
+/// ends, and checks each (a file and a stream); a server that cannot say leaves the object
+/// unverified, with a notice, never failed.
+#[test]
+fn a_composite_of_parts_of_different_sizes_is_checked_part_by_part() {
+    let bucket = TestBucket::new("interop-uneven-parts");
+    let kind = bucket.server().kind();
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("uneven");
+    let data = write_random_file(&source, 14 * MIB, 84);
+    let sizes = [7 * MIB as u64, 5 * MIB as u64, 2 * MIB as u64];
+    Boto3::new(&bucket).multipart("uneven", &source, "CRC32C", "COMPOSITE", &sizes);
+    let object = format!("s3://{}/uneven", bucket.name());
+    let copy = dir.path().join("copy");
+    let (output, stdout, stderr) = run(&mut cp_command(
+        &bucket,
+        None,
+        [&object, copy.to_str().unwrap()],
+        &["--json"],
+    ));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+    let said = summary(&stdout);
+    let stored = kind.returns_checksums_of(StoredChecksum::MultipartComposite);
+    let expected = match (stored, kind.etag_of_multipart_is_md5()) {
+        (true, _) => "composite",
+        (false, true) => "etag_md5",
+        (false, false) => "none",
+    };
+    assert_eq!(said["verified_against"], expected, "on {kind}: {said}");
+    let (bytes, code, stderr) = download_piped(&mut cp_command(&bucket, None, [&object, "-"], &[]));
+    assert_eq!(code, 0, "{stderr}");
+    assert!(bytes == data, "to stdout: other bytes");
+    if stored {
+        assert!(stderr.contains("CRC-32C per part"), "{stderr}");
+    }
+}
+
+/// s3mt's record is input from whoever wrote the object: one outside S3's limits would turn a
+/// download into millions of one-byte GETs. It is ignored with a notice, and the object's own
+/// integrity data is used.
+#[test]
+fn a_forged_record_is_ignored_with_a_notice_and_costs_no_extra_requests() {
+    let bucket = TestBucket::new("interop-forged-record");
+    let data = s3mt_tests::fixture::random_bytes(3 * MIB, 85);
+    let forged = "v1 part-size=1 parts=3145728 sha256=47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=";
+    bucket.put_foreign_object_with("forged", &data, &[("x-amz-meta-s3mt-sha256", forged)]);
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    let object = format!("s3://{}/forged", bucket.name());
+    let (output, stdout, stderr) = run(&mut cp_command(
+        &bucket,
+        Some(&proxy.endpoint()),
+        [&object, copy.to_str().unwrap()],
+        &["--json"],
+    ));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+    assert!(
+        stdout.contains("record on the object is ignored") && stdout.contains("over S3's 10,000"),
+        "{stdout}"
+    );
+    // Its single-part MD5 ETag verifies it instead (the foreign PUT sent no checksum).
+    assert_eq!(summary(&stdout)["verified_against"], "etag_md5", "{stdout}");
+    let gets = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "GET")
+        .count();
+    assert_eq!(gets, 1, "one ranged GET for 3 MiB, not one per forged part");
 }

@@ -57,7 +57,7 @@ fn upload_piped(command: &mut Command, file: &Path) -> (i32, String) {
 }
 
 /// Downloads to a pipe the test reads; returns the bytes, exit code and stderr.
-fn download_piped(command: &mut Command) -> (Vec<u8>, i32, String) {
+pub(crate) fn download_piped(command: &mut Command) -> (Vec<u8>, i32, String) {
     let mut child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
