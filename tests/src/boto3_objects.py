@@ -4,6 +4,7 @@ Usage:
   boto3_objects.py put KEY FILE ALGORITHM            one PutObject (ALGORITHM: CRC32, CRC32C,
                                                       CRC64NVME, SHA256, or NONE for no checksum)
   boto3_objects.py multipart KEY FILE ALGORITHM TYPE PART_SIZES
+                                                      (ALGORITHM NONE: no checksum at all)
                                                       a multipart upload (TYPE: FULL_OBJECT or
                                                       COMPOSITE), each part sent with its checksum;
                                                       PART_SIZES: one size for all parts, or a
@@ -75,6 +76,8 @@ def cuts(length, part_sizes):
 
 def multipart(key, path, algorithm, kind, part_sizes):
     bucket = os.environ["S3MT_BUCKET"]
+    if algorithm == "NONE":
+        return multipart_unchecked(key, path, part_sizes)
     s3 = client()
     with open(path, "rb") as f:
         data = f.read()
@@ -103,6 +106,28 @@ def multipart(key, path, algorithm, kind, part_sizes):
         complete[field] = whole_crc(algorithm, data)
         complete["ChecksumType"] = "FULL_OBJECT"
     s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, **complete)
+
+
+def multipart_unchecked(key, path, part_sizes):
+    """A multipart upload with no checksum at all, as SDKs older than 2025 made them."""
+    bucket = os.environ["S3MT_BUCKET"]
+    s3 = client("when_required")
+    with open(path, "rb") as f:
+        data = f.read()
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    parts = []
+    for number, (offset, size) in enumerate(cuts(len(data), part_sizes), start=1):
+        reply = s3.upload_part(
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=data[offset : offset + size],
+        )
+        parts.append({"PartNumber": number, "ETag": reply["ETag"]})
+    s3.complete_multipart_upload(
+        Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
+    )
 
 
 def get(key):

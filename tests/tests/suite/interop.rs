@@ -94,12 +94,14 @@ fn objects_the_sdks_write_are_verified_and_a_flipped_byte_is_caught() {
         let data = match written {
             Written::Put(algorithm) => {
                 let data = write_random_file(&source, 3 * MIB + 5, 81);
-                boto3.put(&key, &source, algorithm);
+                boto3.put(&key, &source, algorithm).unwrap();
                 data
             }
             Written::Multipart(algorithm, stored) => {
                 let data = write_random_file(&source, 12 * MIB + 7, 82);
-                boto3.multipart(&key, &source, algorithm, stored, &[5 * MIB as u64]);
+                boto3
+                    .multipart(&key, &source, algorithm, stored, &[5 * MIB as u64])
+                    .unwrap();
                 data
             }
         };
@@ -203,7 +205,9 @@ fn a_composite_of_parts_of_different_sizes_is_checked_part_by_part() {
     let source = dir.path().join("uneven");
     let data = write_random_file(&source, 14 * MIB, 84);
     let sizes = [7 * MIB as u64, 5 * MIB as u64, 2 * MIB as u64];
-    Boto3::new(&bucket).multipart("uneven", &source, "CRC32C", "COMPOSITE", &sizes);
+    Boto3::new(&bucket)
+        .multipart("uneven", &source, "CRC32C", "COMPOSITE", &sizes)
+        .unwrap();
     let object = format!("s3://{}/uneven", bucket.name());
     let copy = dir.path().join("copy");
     let (output, stdout, stderr) = run(&mut cp_command(

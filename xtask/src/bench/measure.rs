@@ -45,6 +45,11 @@ fn cpu_ticks(pid: &str) -> Option<[u64; 4]> {
 /// Runs `command` to completion (its output discarded), measuring it, and the process
 /// `server_pid` when given. Fails if the command fails.
 pub fn run(command: &mut Command, server_pid: Option<u32>) -> Result<Sample> {
+    run_capturing(command, server_pid).map(|(sample, _)| sample)
+}
+
+/// [`run`], also returning what the command printed on standard error.
+pub fn run_capturing(command: &mut Command, server_pid: Option<u32>) -> Result<(Sample, String)> {
     let ticks = ticks_per_second();
     let own = |ticks: [u64; 4]| ticks[2] + ticks[3];
     let server = |pid: Option<u32>| {
@@ -74,12 +79,13 @@ pub fn run(command: &mut Command, server_pid: Option<u32>) -> Result<Sample> {
             String::from_utf8_lossy(&output.stderr)
         );
     }
-    Ok(Sample {
+    let sample = Sample {
         wall,
         cpu_seconds: (children_after - children_before) as f64 / ticks,
         peak_rss_kib,
         server_cpu_seconds: server_after.saturating_sub(server_before) as f64 / ticks,
-    })
+    };
+    Ok((sample, String::from_utf8_lossy(&output.stderr).into_owned()))
 }
 
 /// Samples the peak resident memory (`VmHWM`) of `child` and its descendants every 10 ms

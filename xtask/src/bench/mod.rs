@@ -2,6 +2,7 @@
 //! peer tools (`--peers`) in one run against the same server, every download checked byte for
 //! byte. Runs are interleaved (A B A B ...) after a warm-up, so drift hits every tool alike.
 
+mod foreign;
 mod link;
 mod measure;
 mod peers;
@@ -80,6 +81,11 @@ pub struct BenchArgs {
     #[argh(switch)]
     tls: bool,
 
+    /// skip the table of what verifying another tool's object costs (an object written as
+    /// aws-cli writes it, with boto3, against the same bytes with no checksum)
+    #[argh(switch)]
+    no_foreign: bool,
+
     /// with --tree: multiply every tree's file count by this, e.g. 0.1 for a quick run
     /// (default: 1)
     #[argh(option, default = "1.0")]
@@ -89,7 +95,7 @@ pub struct BenchArgs {
 /// A tool with its settings: one row pair (upload, download) per size in the table.
 #[derive(Debug, Clone)]
 enum Contender {
-    /// s3mt at the tuned settings, with its default SHA-256 part checksums or another
+    /// s3mt at the tuned settings, with its default CRC-64/NVME part checksums or another
     /// algorithm.
     S3mt(ChecksumAlgorithm),
     Peer(Peer, Option<Tuning>),
@@ -104,7 +110,9 @@ impl Contender {
             None => "defaults".to_owned(),
         };
         match self {
-            Self::S3mt(ChecksumAlgorithm::Sha256) => "s3mt".to_owned(),
+            Self::S3mt(algorithm) if *algorithm == ChecksumAlgorithm::default() => {
+                "s3mt".to_owned()
+            }
             Self::S3mt(algorithm) => format!("s3mt ({})", algorithm.s3_name()),
             Self::Peer(peer, own) => format!("{} ({})", peer.name(), settings(own)),
             Self::Curl => "curl, one stream (reference)".to_owned(),
@@ -232,6 +240,7 @@ pub fn run(args: BenchArgs) -> Result<()> {
     }
 
     let mut rows = Vec::new();
+    let mut foreign_table = String::new();
     for &size in &sizes {
         let data = data_file(&out_dir.join("data"), size)?;
         let expected = measure::file_sha256(&data)?;
@@ -278,6 +287,11 @@ pub fn run(args: BenchArgs) -> Result<()> {
                 });
             }
         }
+        if size == sizes[0] && !args.no_foreign {
+            foreign_table = foreign::run(
+                &s3mt, &target, &data, &expected, &scratch, server_pid, args.runs,
+            )?;
+        }
         let _ = std::fs::remove_dir_all(&scratch);
     }
     drop(proxy);
@@ -298,6 +312,16 @@ pub fn run(args: BenchArgs) -> Result<()> {
         Some(overhead) => format!("{header}{overhead}\n\n"),
         None => header,
     };
+    let table = if foreign_table.is_empty() {
+        table
+    } else {
+        format!(
+            "{table}\nVerifying what another tool wrote ({}, s3mt's defaults, {} runs after a \
+             warm-up, interleaved):\n\n{foreign_table}",
+            format_size(sizes[0]),
+            args.runs
+        )
+    };
     println!("{header}{table}");
     std::fs::write(out_dir.join("results.md"), format!("{header}{table}"))?;
     std::fs::write(
@@ -309,12 +333,12 @@ pub fn run(args: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// s3mt (with its default and its cheapest checksum), the peers asked for (installed if
+/// s3mt (with its default checksum and with SHA-256), the peers asked for (installed if
 /// needed), tuned and at their defaults, and curl.
 fn contenders_list(args: &BenchArgs, tuning: Tuning) -> Result<Vec<Contender>> {
     let mut contenders = vec![
+        Contender::S3mt(ChecksumAlgorithm::default()),
         Contender::S3mt(ChecksumAlgorithm::Sha256),
-        Contender::S3mt(ChecksumAlgorithm::Crc64Nvme),
     ];
     if args.peers {
         for name in &args.peer {
@@ -518,7 +542,7 @@ fn proxy_overhead(
             scratch: &scratch,
         };
         // A warm-up, then the measured round trip.
-        let s3mt = Contender::S3mt(ChecksumAlgorithm::Sha256);
+        let s3mt = Contender::S3mt(ChecksumAlgorithm::default());
         bench.round_trip(&s3mt, 0)?;
         let (up, down) = bench.round_trip(&s3mt, 0)?;
         figures.push((
