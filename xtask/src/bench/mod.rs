@@ -259,7 +259,15 @@ pub fn run(args: BenchArgs) -> Result<()> {
             vec![(Vec::new(), Vec::new()); contenders.len()];
         // Run 0 warms caches and connections up and is not counted.
         for round in 0..=args.runs {
-            for (index, contender) in contenders.iter().enumerate() {
+            // Every other round runs the tools in reverse order, so that none is always the
+            // one after a given other (on this VM a run's kernel time depends on the memory the
+            // run before it freed).
+            let mut order: Vec<usize> = (0..contenders.len()).collect();
+            if round % 2 == 1 {
+                order.reverse();
+            }
+            for index in order {
+                let contender = &contenders[index];
                 eprintln!(
                     "{} {}: {} run {round}/{}",
                     format_size(size),
