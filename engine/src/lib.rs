@@ -41,6 +41,7 @@ mod mapped;
 pub mod plan;
 mod s3;
 mod settings;
+mod sigv4;
 pub mod size;
 mod transfer;
 mod tree;

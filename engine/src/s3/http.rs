@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use ureq::config::AutoHeaderValue;
 use ureq::http::{self, Response};
-use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::tls::{RootCerts, TlsConfig};
 use ureq::{Agent, Body, Proxy, SendBody};
 
 use super::sign::SignedRequest;
@@ -14,7 +14,7 @@ use super::xml;
 use crate::error::{Error, ErrorKind, Result, ServiceError};
 use crate::settings::Config;
 use crate::settings::config::{ProxyUrl, redact_userinfo};
-use crate::settings::tls;
+use crate::settings::tls::{self, Roots};
 
 /// Largest S3 XML reply read into memory (listings are at most a few hundred KiB).
 const MAX_XML_REPLY: u64 = 16 * 1024 * 1024;
@@ -31,26 +31,9 @@ pub(crate) enum Payload<'a> {
     Reader(&'a mut dyn Read, u64),
 }
 
-/// The CA certificates a client trusts: the built-in roots, the system's and the user's.
-pub(crate) type Roots = Arc<Vec<Certificate<'static>>>;
-
-/// The roots `config` trusts: Mozilla's, built into the binary; the system's bundle when it
-/// has one and `config` takes it (read here, once per client); and the bundles `config` names.
+/// The roots `config` trusts (see [`tls::trust_roots`]).
 pub(crate) fn trust_roots(config: &Config) -> Roots {
-    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-        .iter()
-        .map(|der| Certificate::from_der(der).to_owned())
-        .collect();
-    if config.system_roots {
-        let variables = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
-        for der in tls::system_certificates(&variables) {
-            roots.push(Certificate::from_der(&der).to_owned());
-        }
-    }
-    for der in &config.ca_certificates {
-        roots.push(Certificate::from_der(der).to_owned());
-    }
-    Arc::new(roots)
+    tls::trust_roots(&config.ca_certificates, config.system_roots)
 }
 
 /// The shared agent: every clone of a client uses its connection pool.

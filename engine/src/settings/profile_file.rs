@@ -38,10 +38,12 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-/// The profiles of one parsed file, by name.
+/// The profiles of one parsed file, by name, and the config file's other named sections
+/// (`[sso-session NAME]`, `[services NAME]`), by kind and name.
 #[derive(Debug, Default, Clone)]
 pub(crate) struct ProfileFile {
     profiles: BTreeMap<String, Profile>,
+    sections: BTreeMap<(String, String), Profile>,
 }
 
 /// One profile's properties; keys are lowercase.
@@ -73,6 +75,8 @@ enum Target {
     Profile(String),
     /// `[default]` in a config file, which `[profile default]` overrides.
     BareDefault,
+    /// `[sso-session NAME]` or `[services NAME]` in a config file: (kind, name).
+    Section(String, String),
     /// A section that is not a profile: checked, then dropped.
     Ignored,
 }
@@ -90,6 +94,7 @@ impl ProfileFile {
     /// Parses the text of a shared config or credentials file, as `kind` says.
     pub fn parse(text: &str, kind: FileKind) -> Result<ProfileFile, ParseError> {
         let mut profiles: BTreeMap<String, Profile> = BTreeMap::new();
+        let mut sections: BTreeMap<(String, String), Profile> = BTreeMap::new();
         let mut bare_default: Option<Profile> = None;
         let mut ignored = Profile::default();
         let mut target: Option<Target> = None;
@@ -123,6 +128,9 @@ impl ProfileFile {
                 None => return Err(err("property before any [section]")),
                 Some(Target::Profile(name)) => profiles.entry(name.clone()).or_default(),
                 Some(Target::BareDefault) => bare_default.get_or_insert_with(Profile::default),
+                Some(Target::Section(kind, name)) => {
+                    sections.entry((kind.clone(), name.clone())).or_default()
+                }
                 Some(Target::Ignored) => &mut ignored,
             };
             if line.starts_with([' ', '\t']) {
@@ -154,7 +162,12 @@ impl ProfileFile {
         if let Some(default) = bare_default {
             profiles.entry("default".to_owned()).or_insert(default);
         }
-        Ok(ProfileFile { profiles })
+        Ok(ProfileFile { profiles, sections })
+    }
+
+    /// The `[KIND NAME]` section of a config file (`sso-session`, `services`), if there is one.
+    pub fn section(&self, kind: &str, name: &str) -> Option<&Profile> {
+        self.sections.get(&(kind.to_owned(), name.to_owned()))
     }
 
     /// The profile named `name` (case-sensitive), if the file has one.
@@ -188,10 +201,15 @@ fn parse_header(line: &str, kind: FileKind) -> Result<Target, &'static str> {
     if name == "default" {
         return Ok(Target::BareDefault);
     }
-    match name.strip_prefix("profile") {
-        Some(rest) if rest.starts_with([' ', '\t']) => Ok(Target::Profile(rest.trim().to_owned())),
-        _ => Ok(Target::Ignored),
+    if let Some((kind, rest)) = name.split_once([' ', '\t']) {
+        let rest = rest.trim().to_owned();
+        match kind {
+            "profile" => return Ok(Target::Profile(rest)),
+            "sso-session" | "services" => return Ok(Target::Section(kind.to_owned(), rest)),
+            _ => {}
+        }
     }
+    Ok(Target::Ignored)
 }
 
 /// Splits `key = value` at the first `=`: lowercase key, value without its inline comment.
@@ -239,6 +257,12 @@ mod tests {
         assert_eq!(file.names().collect::<Vec<_>>(), ["default", "dev"]);
         assert_eq!(get(&file, "default", "region"), Some("us-east-1"));
         assert_eq!(get(&file, "dev", "region"), Some("eu-west-1"));
+        // The named sections the SDKs read are kept apart from the profiles.
+        let session = file.section("sso-session", "corp").unwrap();
+        assert_eq!(session.get("sso_region"), Some("x"));
+        let services = file.section("services", "s").unwrap();
+        assert_eq!(services.get_nested("s3", "endpoint_url"), Some("http://x"));
+        assert!(file.section("sso-session", "dev").is_none());
     }
 
     #[test]

@@ -5,8 +5,33 @@
 //! environment and files.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use ureq::tls::Certificate;
 
 use crate::error::{Error, Result};
+
+/// The CA certificates a client trusts: the built-in roots, the system's and the user's.
+pub(crate) type Roots = Arc<Vec<Certificate<'static>>>;
+
+/// The roots a client trusts: Mozilla's, built into the binary; the system's bundle when
+/// `system` (read here, once per client); and `extra` (DER, from the bundles a user names).
+pub(crate) fn trust_roots(extra: &[Vec<u8>], system: bool) -> Roots {
+    let mut roots: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .map(|der| Certificate::from_der(der).to_owned())
+        .collect();
+    if system {
+        let variables = |name: &str| std::env::var(name).ok().filter(|value| !value.is_empty());
+        for der in system_certificates(&variables) {
+            roots.push(Certificate::from_der(&der).to_owned());
+        }
+    }
+    for der in extra {
+        roots.push(Certificate::from_der(der).to_owned());
+    }
+    Arc::new(roots)
+}
 
 /// Where the common Linux distributions keep the system's CA bundle (Debian, Ubuntu and Alpine;
 /// Fedora and RHEL; openSUSE; RHEL's extracted form; Alpine's and the BSDs' `cert.pem`).

@@ -10,8 +10,9 @@ use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::s3::S3Uri;
 use crate::s3::call::Requester;
-use crate::s3::http::{Http, Roots, trust_roots};
+use crate::s3::http::{Http, trust_roots};
 use crate::settings::Config;
+use crate::settings::tls::Roots;
 
 /// What every transfer of a client shares.
 #[derive(Debug)]

@@ -1,64 +1,33 @@
-//! aws-cli's credential chain: keys from the variables or the profile, then the container
-//! endpoint, then EC2 instance metadata, with the endpoints' patience.
+//! aws-cli's credential chain: keys from the variables, a role assumed from the profile, web
+//! identity from the variables, what the profile names (`profile`), then the container
+//! endpoint and EC2 instance metadata (`machine`).
 
-use std::net::{Ipv4Addr, Ipv6Addr};
-use std::time::Duration;
-
-use url::Url;
-
-use super::Variables;
+use super::Sources;
+use super::machine::{container_credentials, instance_metadata, patience};
+use super::profile::{assume_role, assumes_role, from_profile, web_identity_from_variables};
 use super::shared_files::ProfileView;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::settings::credentials::{self, CredentialSource, unavailable};
-use crate::settings::metadata::{
-    Authorization, ContainerCredentials, InstanceMetadata, Patience, Secret,
-};
-use crate::settings::profile_file::FileKind;
 
-/// The address of the ECS credentials endpoint `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` is on.
-const ECS_ENDPOINT: &str = "http://169.254.170.2";
-/// The EC2 instance metadata service.
-const IMDS_ENDPOINT: &str = "http://169.254.169.254";
-/// The EC2 instance metadata service over IPv6.
-const IMDS_ENDPOINT_IPV6: &str = "http://[fd00:ec2::254]";
-
-/// aws-cli's credential chain, minus the kinds of credentials s3mt cannot use (those are
-/// reported, not skipped, so the wrong identity is never used by surprise).
+/// aws-cli's credential chain for `profile` (`explicit_profile`: named by `--profile`, whose
+/// credentials then win over the variables' keys).
 pub(super) fn credential_source(
+    sources: &Sources<'_>,
     profile: &ProfileView<'_>,
     explicit_profile: bool,
-    variables: Variables<'_>,
 ) -> Result<CredentialSource> {
+    let variables = sources.variables;
     if !explicit_profile && let Some(found) = credentials::from_variables(variables) {
         return Ok(found.into());
     }
-    let unsupported = [
-        ("role_arn", "assume-role"),
-        ("web_identity_token_file", "web identity"),
-        ("sso_session", "IAM Identity Center (SSO)"),
-        ("sso_start_url", "IAM Identity Center (SSO)"),
-    ];
-    let unsupported_error = |key: &str, kind: &str| {
-        unavailable(format!(
-            "{} sets {key}: s3mt cannot use {kind} credentials yet; export temporary keys \
-             first, e.g. eval \"$(aws configure export-credentials --profile {} --format env)\"",
-            profile.name, profile.profile_name
-        ))
-    };
-    if let Some((key, kind)) = unsupported
-        .iter()
-        .find(|(key, _)| profile.get(key).is_some())
-    {
-        return Err(unsupported_error(key, kind));
+    if assumes_role(profile) {
+        return assume_role(sources, profile, &mut Vec::new());
     }
-    if let Some(found) = profile.keys(FileKind::Credentials) {
-        return Ok(found.into());
+    if let Some(found) = web_identity_from_variables(sources)? {
+        return Ok(found);
     }
-    if profile.get("credential_process").is_some() {
-        return Err(unsupported_error("credential_process", "process"));
-    }
-    if let Some(found) = profile.keys(FileKind::Config) {
-        return Ok(found.into());
+    if let Some(found) = from_profile(sources, profile, &mut Vec::new())? {
+        return Ok(found);
     }
     let patience = patience(profile, variables)?;
     if let Some(container) = container_credentials(variables, patience)? {
@@ -73,125 +42,7 @@ pub(super) fn credential_source(
             profile.name
         )));
     }
-    let endpoint = variables("AWS_EC2_METADATA_SERVICE_ENDPOINT")
-        .or_else(|| {
-            profile
-                .get("ec2_metadata_service_endpoint")
-                .map(str::to_owned)
-        })
-        .unwrap_or_else(|| {
-            let mode = variables("AWS_EC2_METADATA_SERVICE_ENDPOINT_MODE").or_else(|| {
-                profile
-                    .get("ec2_metadata_service_endpoint_mode")
-                    .map(str::to_owned)
-            });
-            match mode {
-                Some(mode) if mode.eq_ignore_ascii_case("ipv6") => IMDS_ENDPOINT_IPV6.to_owned(),
-                _ => IMDS_ENDPOINT.to_owned(),
-            }
-        });
-    let v1_disabled = variables("AWS_EC2_METADATA_V1_DISABLED")
-        .or_else(|| profile.get("ec2_metadata_v1_disabled").map(str::to_owned))
-        .is_some_and(|value| value.eq_ignore_ascii_case("true"));
-    Ok(CredentialSource::refreshing(InstanceMetadata::new(
-        &endpoint,
-        !v1_disabled,
-        patience,
+    Ok(CredentialSource::refreshing(instance_metadata(
+        profile, variables, patience,
     )))
-}
-
-/// The container endpoint, when `AWS_CONTAINER_CREDENTIALS_RELATIVE_URI` or `_FULL_URI` is
-/// set. Plain HTTP is allowed only to loopback and the ECS and EKS link-local addresses, as in
-/// the AWS SDKs, so a token is never sent in clear across a network.
-fn container_credentials(
-    variables: Variables<'_>,
-    patience: Patience,
-) -> Result<Option<ContainerCredentials>> {
-    let uri = if let Some(relative) = variables("AWS_CONTAINER_CREDENTIALS_RELATIVE_URI") {
-        format!("{ECS_ENDPOINT}{relative}")
-    } else if let Some(full) = variables("AWS_CONTAINER_CREDENTIALS_FULL_URI") {
-        check_container_uri(&full)?;
-        full
-    } else {
-        return Ok(None);
-    };
-    let authorization = match (
-        variables("AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE"),
-        variables("AWS_CONTAINER_AUTHORIZATION_TOKEN"),
-    ) {
-        (Some(file), _) => Authorization::File(file.into()),
-        (None, Some(token)) => Authorization::Token(Secret(token)),
-        (None, None) => Authorization::None,
-    };
-    Ok(Some(ContainerCredentials::new(
-        uri,
-        authorization,
-        patience,
-    )))
-}
-
-pub(super) fn check_container_uri(uri: &str) -> Result<()> {
-    let url = Url::parse(uri).map_err(|err| {
-        Error::invalid(format!(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI is not a URL: {err}"
-        ))
-    })?;
-    let allowed = match (url.scheme(), url.host()) {
-        ("https", Some(_)) => true,
-        ("http", Some(url::Host::Domain(host))) => host == "localhost",
-        ("http", Some(url::Host::Ipv4(ip))) => {
-            ip.is_loopback()
-                || ip == Ipv4Addr::new(169, 254, 170, 2)
-                || ip == Ipv4Addr::new(169, 254, 170, 23)
-        }
-        ("http", Some(url::Host::Ipv6(ip))) => {
-            ip.is_loopback() || ip == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x23)
-        }
-        _ => false,
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(Error::invalid(format!(
-            "AWS_CONTAINER_CREDENTIALS_FULL_URI {uri}: plain http is allowed only to loopback \
-             and the ECS/EKS credential addresses; use https"
-        )))
-    }
-}
-
-/// The metadata endpoints' timeout and attempts, from the environment or the profile.
-pub(super) fn patience(profile: &ProfileView<'_>, variables: Variables<'_>) -> Result<Patience> {
-    let setting = |variable: &str, key: &str| {
-        variables(variable).or_else(|| profile.get(key).map(str::to_owned))
-    };
-    let mut patience = Patience::default();
-    if let Some(text) = setting("AWS_METADATA_SERVICE_TIMEOUT", "metadata_service_timeout") {
-        let seconds: f64 = text
-            .trim()
-            .parse()
-            .ok()
-            .filter(|s: &f64| *s > 0.0 && s.is_finite())
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "metadata service timeout {text:?} is not a number of seconds"
-                ))
-            })?;
-        patience.timeout = Duration::from_secs_f64(seconds);
-    }
-    if let Some(text) = setting(
-        "AWS_METADATA_SERVICE_NUM_ATTEMPTS",
-        "metadata_service_num_attempts",
-    ) {
-        patience.attempts = text
-            .trim()
-            .parse()
-            .ok()
-            .filter(|n| *n >= 1)
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "metadata service attempts {text:?} is not a whole number >= 1"
-                ))
-            })?;
-    }
-    Ok(patience)
 }

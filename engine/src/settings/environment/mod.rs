@@ -2,20 +2,26 @@
 //! variables, then the profile in the shared config and credentials files, then (for
 //! credentials) the container endpoint and EC2 instance metadata.
 //!
-//! This module holds the resolution order; `chain` the credential chain; `shared_files` the
-//! reading of `~/.aws/config` and `~/.aws/credentials` (parsed by [`super::profile_file`]).
-//! Reading the files and variables is I/O; nothing here makes a network call: metadata
-//! endpoints are asked on first use, by the [`CredentialSource`](super::CredentialSource).
+//! This module holds the resolution order; `chain` the credential chain, `profile` the
+//! credentials a profile names (roles, web identity, SSO, `credential_process`, keys),
+//! `machine` the container endpoint and instance metadata; `shared_files` the reading of
+//! `~/.aws/config` and `~/.aws/credentials` (parsed by [`super::profile_file`]). Reading the
+//! files and variables is I/O; nothing here makes a network call: credential services are
+//! asked on first use, by the [`CredentialSource`](super::CredentialSource).
 
 mod chain;
+mod machine;
+mod profile;
 mod shared_files;
 #[cfg(test)]
 mod tests;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use super::config::{Addressing, Config, ConfigBuilder};
-use super::proxy;
+use super::proxy::ProxyVariables;
+use super::service_http::ServiceAccess;
+use super::tls;
 use crate::error::{Error, Result};
 use crate::size::parse_size;
 use shared_files::{ProfileView, SharedFiles};
@@ -58,12 +64,24 @@ impl Config {
 /// The environment as a lookup function, for tests.
 type Variables<'a> = &'a dyn Fn(&str) -> Option<String>;
 
+/// What the credential chain reads besides the profile.
+struct Sources<'a> {
+    files: &'a SharedFiles,
+    variables: Variables<'a>,
+    /// The home directory, where `aws sso login` caches its tokens.
+    home: Option<&'a Path>,
+    /// How credential services are reached: the client's trust and proxies.
+    access: &'a ServiceAccess,
+    /// The client's region: STS is asked there.
+    region: Option<&'a str>,
+}
+
 fn resolve(
     overrides: &Overrides,
     variables: Variables<'_>,
     home: Option<PathBuf>,
 ) -> Result<ConfigBuilder> {
-    let files = SharedFiles::load(variables, home)?;
+    let files = SharedFiles::load(variables, home.clone())?;
     let (name, explicit) = match (&overrides.profile, variables("AWS_PROFILE")) {
         (Some(name), _) => (name.clone(), true),
         (None, Some(name)) => (name, false),
@@ -73,14 +91,31 @@ fn resolve(
         ),
     };
     let profile = files.profile(&name)?;
-    let credentials = chain::credential_source(&profile, explicit, variables)?;
-    let mut builder = Config::builder(credentials);
     let region = overrides
         .region
         .clone()
         .or_else(|| variables("AWS_REGION"))
         .or_else(|| variables("AWS_DEFAULT_REGION"))
         .or_else(|| profile.get("region").map(str::to_owned));
+    let ca_bundle = ca_bundle(overrides, variables, &profile)?;
+    let proxies = ProxyVariables::read(variables);
+    let access = ServiceAccess {
+        ca_certificates: match &ca_bundle {
+            Some((origin, pem)) => tls::certificates(origin, pem)?,
+            None => Vec::new(),
+        },
+        verify_tls: !overrides.no_verify_ssl,
+        proxies: proxies.clone(),
+    };
+    let sources = Sources {
+        files: &files,
+        variables,
+        home: home.as_deref(),
+        access: &access,
+        region: region.as_deref(),
+    };
+    let credentials = chain::credential_source(&sources, &profile, explicit)?;
+    let mut builder = Config::builder(credentials);
     if let Some(region) = region {
         builder = builder.region(region);
     }
@@ -109,25 +144,36 @@ fn resolve(
     if let Some(addressing) = addressing {
         builder = builder.addressing(addressing);
     }
-    let ca_bundle = overrides
-        .ca_bundle
-        .clone()
-        .or_else(|| variables("AWS_CA_BUNDLE").map(PathBuf::from))
-        .or_else(|| profile.get("ca_bundle").map(PathBuf::from));
-    if let Some(path) = ca_bundle {
-        let pem = std::fs::read(&path).map_err(|err| {
-            Error::invalid(format!(
-                "cannot read the CA bundle {}: {err}",
-                path.display()
-            ))
-        })?;
-        builder = builder.ca_bundle(path.display().to_string(), pem);
+    if let Some((origin, pem)) = ca_bundle {
+        builder = builder.ca_bundle(origin, pem);
     }
     if overrides.no_verify_ssl {
         builder = builder.verify_tls(false);
     }
-    builder = builder.proxy_from(proxy::ProxyVariables::read(variables));
+    builder = builder.proxy_from(proxies);
     transfer_settings(builder, &profile)
+}
+
+/// The CA bundle to trust (`--ca-bundle`, else `AWS_CA_BUNDLE`, else the profile's
+/// `ca_bundle`): its path, as messages name it, and its contents.
+fn ca_bundle(
+    overrides: &Overrides,
+    variables: Variables<'_>,
+    profile: &ProfileView<'_>,
+) -> Result<Option<(String, Vec<u8>)>> {
+    let path = overrides
+        .ca_bundle
+        .clone()
+        .or_else(|| variables("AWS_CA_BUNDLE").map(PathBuf::from))
+        .or_else(|| profile.get("ca_bundle").map(PathBuf::from));
+    let Some(path) = path else { return Ok(None) };
+    let pem = std::fs::read(&path).map_err(|err| {
+        Error::invalid(format!(
+            "cannot read the CA bundle {}: {err}",
+            path.display()
+        ))
+    })?;
+    Ok(Some((path.display().to_string(), pem)))
 }
 
 /// aws-cli's transfer settings in the profile's `s3` section: `max_concurrent_requests`,

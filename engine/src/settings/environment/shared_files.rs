@@ -57,6 +57,13 @@ impl SharedFiles {
     }
 }
 
+impl SharedFiles {
+    /// The config file's `[KIND NAME]` section (`sso-session`, `services`).
+    pub(super) fn section(&self, kind: &str, name: &str) -> Option<&Profile> {
+        self.config.section(kind, name)
+    }
+}
+
 /// `~/x` with the home directory, as aws-cli expands file variables.
 fn expand_home(path: &str, home: Option<&PathBuf>) -> PathBuf {
     match (path.strip_prefix("~/"), home) {

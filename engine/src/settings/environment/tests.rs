@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use super::chain::{check_container_uri, patience};
+use super::machine::{check_container_uri, patience};
 use super::*;
 use crate::error::ErrorKind;
 
@@ -48,6 +48,67 @@ aws_access_key_id = TUNED
 aws_secret_access_key = s
 s3 =
     multipart_chunksize = lots
+
+[profile chain-a]
+role_arn = arn:aws:iam::1:role/a
+source_profile = chain-b
+
+[profile chain-b]
+role_arn = arn:aws:iam::1:role/b
+source_profile = chain-c
+
+[profile chain-c]
+role_arn = arn:aws:iam::1:role/c
+source_profile = chain-a
+
+[profile mfa]
+role_arn = arn:aws:iam::1:role/r
+source_profile = default
+mfa_serial = arn:aws:iam::1:mfa/me
+
+[profile env-source]
+role_arn = arn:aws:iam::1:role/r
+credential_source = Environment
+role_session_name = nightly
+duration_seconds = 3600
+
+[profile both-sources]
+role_arn = arn:aws:iam::1:role/r
+source_profile = default
+credential_source = Environment
+
+[profile routed]
+role_arn = arn:aws:iam::1:role/r
+source_profile = default
+services = local
+
+[services local]
+sts =
+    endpoint_url = http://127.0.0.1:4566
+
+[profile web]
+role_arn = arn:aws:iam::1:role/web
+web_identity_token_file = /var/run/token
+
+[profile sso]
+sso_session = corp
+sso_account_id = 111122223333
+sso_role_name = Admin
+
+[sso-session corp]
+sso_region = eu-central-1
+sso_start_url = https://corp.awsapps.com/start
+
+[profile sso-legacy]
+sso_start_url = https://old.awsapps.com/start
+sso_region = us-east-2
+sso_account_id = 111122223333
+sso_role_name = Admin
+
+[profile sso-broken]
+sso_session = missing
+sso_account_id = 111122223333
+sso_role_name = Admin
 ";
 
 const CREDENTIALS: &str = "\
@@ -251,20 +312,135 @@ fn aws_cli_transfer_settings_in_the_profile_apply() {
 }
 
 #[test]
-fn unknown_profiles_and_unusable_kinds_are_errors() {
+fn unknown_profiles_are_errors() {
     let home = home();
     let err = resolve_with(&profile("nope"), &ENV_KEYS, &home).unwrap_err();
     assert_eq!(err.kind(), ErrorKind::InvalidInput);
     assert!(err.to_string().contains("\"nope\""), "{err}");
-    for (name, key) in [("role", "role_arn"), ("process", "credential_process")] {
-        let err = resolve_with(&profile(name), &[], &home).unwrap_err();
-        assert_eq!(err.kind(), ErrorKind::Credentials);
-        let message = err.to_string();
-        assert!(
-            message.contains(key) && message.contains("export-credentials"),
-            "{message}"
-        );
-    }
+}
+
+/// How a resolved client's credentials are described (its `Debug`, which shows no secret).
+fn described(name: &str, vars: &[(&str, &str)], home: &tempfile::TempDir) -> String {
+    format!(
+        "{:?}",
+        resolve_with(&profile(name), vars, home)
+            .unwrap()
+            .credentials
+    )
+}
+
+#[test]
+fn roles_are_assumed_from_a_source_profile_or_credential_source() {
+    let home = home();
+    let role = described("role", &[], &home);
+    assert!(
+        role.contains("AssumeRole")
+            && role.contains("arn:aws:iam::1:role/r")
+            && role.contains("https://sts.us-east-1.amazonaws.com/")
+            && role.contains("FILE_DEFAULT"),
+        "the default profile's keys sign AssumeRole at the regional STS: {role}"
+    );
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "ENV_KEY"),
+        ("AWS_SECRET_ACCESS_KEY", "s"),
+        ("AWS_REGION", "ap-east-1"),
+    ];
+    let from_env = resolve_with(&profile("env-source"), &env, &home).unwrap();
+    let text = format!("{:?}", from_env.credentials);
+    assert!(
+        text.contains("ENV_KEY") && text.contains("\"nightly\"") && text.contains("ap-east-1"),
+        "{text}"
+    );
+    let err = resolve_with(&profile("env-source"), &[], &home).unwrap_err();
+    assert!(err.to_string().contains("AWS_ACCESS_KEY_ID"), "{err}");
+    let routed = described("routed", &[], &home);
+    assert!(
+        routed.contains("http://127.0.0.1:4566/"),
+        "the services section: {routed}"
+    );
+    let sts = [("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:7777")];
+    let overridden = described("routed", &sts, &home);
+    assert!(
+        overridden.contains("http://127.0.0.1:7777/"),
+        "{overridden}"
+    );
+    let ignored = [
+        ("AWS_ENDPOINT_URL_STS", "http://127.0.0.1:7777"),
+        ("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "true"),
+    ];
+    assert!(described("routed", &ignored, &home).contains("https://sts.us-east-1"));
+}
+
+#[test]
+fn role_chains_that_circle_or_need_mfa_or_two_sources_are_refused() {
+    let home = home();
+    let err = resolve_with(&profile("chain-a"), &[], &home).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("chain-a -> chain-b -> chain-c -> chain-a"),
+        "{err}"
+    );
+    let err = resolve_with(&profile("mfa"), &[], &home).unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credentials);
+    assert!(
+        err.to_string().contains("mfa_serial") && err.to_string().contains("export-credentials"),
+        "{err}"
+    );
+    let err = resolve_with(&profile("both-sources"), &[], &home).unwrap_err();
+    assert!(err.to_string().contains("both"), "{err}");
+}
+
+#[test]
+fn web_identity_comes_from_the_variables_or_the_profile() {
+    let home = home();
+    let web = described("web", &[], &home);
+    assert!(
+        web.contains("WebIdentity") && web.contains("/var/run/token"),
+        "{web}"
+    );
+    let eks = [
+        ("AWS_WEB_IDENTITY_TOKEN_FILE", "/var/run/eks/token"),
+        ("AWS_ROLE_ARN", "arn:aws:iam::1:role/pod"),
+        ("AWS_ROLE_SESSION_NAME", "pod-1"),
+    ];
+    let from_variables = described("bare", &eks, &home);
+    assert!(
+        from_variables.contains("/var/run/eks/token") && from_variables.contains("pod-1"),
+        "{from_variables}"
+    );
+}
+
+#[test]
+fn sso_profiles_find_their_session_their_cache_file_and_their_portal() {
+    let home = home();
+    let sso = described("sso", &[], &home);
+    assert!(
+        sso.contains("SsoCredentials")
+            && sso.contains("111122223333")
+            && sso.contains("https://portal.sso.eu-central-1.amazonaws.com/"),
+        "{sso}"
+    );
+    let portal = [("AWS_ENDPOINT_URL_SSO", "http://127.0.0.1:8888")];
+    assert!(described("sso-legacy", &portal, &home).contains("http://127.0.0.1:8888/"));
+    let err = resolve_with(&profile("sso-broken"), &[], &home).unwrap_err();
+    assert!(err.to_string().contains("[sso-session missing]"), "{err}");
+    // No token cached: the first request's credentials say how to log in.
+    let config = resolve_with(&profile("sso"), &[], &home).unwrap();
+    let err = config.credentials.current().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credentials);
+    assert!(
+        err.to_string().contains("aws sso login --profile sso"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_credential_process_runs_when_credentials_are_first_needed() {
+    let home = home();
+    let config = resolve_with(&profile("process"), &[], &home).unwrap();
+    let err = config.credentials.current().unwrap_err();
+    assert_eq!(err.kind(), ErrorKind::Credentials);
+    assert!(err.to_string().contains("\"/bin/false\""), "{err}");
 }
 
 #[test]
