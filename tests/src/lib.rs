@@ -7,5 +7,6 @@ pub mod fixture;
 pub mod metadata;
 pub mod proxy;
 pub mod server;
+pub mod sts;
 pub mod tls;
 pub mod tools;

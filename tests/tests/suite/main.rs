@@ -3,6 +3,7 @@
 //! a scenario asks the server's [`ServerKind`](s3mt_tests::server::ServerKind) and asserts what
 //! that server does.
 
+mod assumed;
 mod cli;
 mod credentials;
 mod events;
