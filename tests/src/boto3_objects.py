@@ -75,16 +75,16 @@ def cuts(length, part_sizes):
 
 
 def multipart(key, path, algorithm, kind, part_sizes):
+    """A multipart upload, each part sent with its checksum; with ALGORITHM NONE, no checksum
+    at all, as SDKs older than 2025 made them."""
     bucket = os.environ["S3MT_BUCKET"]
-    if algorithm == "NONE":
-        return multipart_unchecked(key, path, part_sizes)
-    s3 = client()
+    checked = algorithm != "NONE"
+    s3 = client() if checked else client("when_required")
     with open(path, "rb") as f:
         data = f.read()
-    upload = s3.create_multipart_upload(
-        Bucket=bucket, Key=key, ChecksumAlgorithm=algorithm, ChecksumType=kind
-    )
-    upload_id = upload["UploadId"]
+    create = {"ChecksumAlgorithm": algorithm, "ChecksumType": kind} if checked else {}
+    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **create)["UploadId"]
+    part_checksum = {"ChecksumAlgorithm": algorithm} if checked else {}
     field = "Checksum" + algorithm
     parts = []
     for number, (offset, size) in enumerate(cuts(len(data), part_sizes), start=1):
@@ -94,40 +94,18 @@ def multipart(key, path, algorithm, kind, part_sizes):
             UploadId=upload_id,
             PartNumber=number,
             Body=data[offset : offset + size],
-            ChecksumAlgorithm=algorithm,
+            **part_checksum,
         )
         part = {"PartNumber": number, "ETag": reply["ETag"]}
         # As s3transfer does: the part's checksum goes back only when the server gave one.
-        if field in reply:
+        if checked and field in reply:
             part[field] = reply[field]
         parts.append(part)
     complete = {"MultipartUpload": {"Parts": parts}}
-    if kind == "FULL_OBJECT":
+    if checked and kind == "FULL_OBJECT":
         complete[field] = whole_crc(algorithm, data)
         complete["ChecksumType"] = "FULL_OBJECT"
     s3.complete_multipart_upload(Bucket=bucket, Key=key, UploadId=upload_id, **complete)
-
-
-def multipart_unchecked(key, path, part_sizes):
-    """A multipart upload with no checksum at all, as SDKs older than 2025 made them."""
-    bucket = os.environ["S3MT_BUCKET"]
-    s3 = client("when_required")
-    with open(path, "rb") as f:
-        data = f.read()
-    upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
-    parts = []
-    for number, (offset, size) in enumerate(cuts(len(data), part_sizes), start=1):
-        reply = s3.upload_part(
-            Bucket=bucket,
-            Key=key,
-            UploadId=upload_id,
-            PartNumber=number,
-            Body=data[offset : offset + size],
-        )
-        parts.append({"PartNumber": number, "ETag": reply["ETag"]})
-    s3.complete_multipart_upload(
-        Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
-    )
 
 
 def get(key):

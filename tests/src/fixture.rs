@@ -98,6 +98,21 @@ impl TestBucket {
     pub fn s3mt(&self) -> Command {
         s3mt_for(self.server)
     }
+
+    /// [`Self::s3mt`] less the credentials, region and endpoint: for tests of where those come
+    /// from.
+    pub fn bare_s3mt(&self) -> Command {
+        let mut command = self.s3mt();
+        for name in [
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+            "AWS_ENDPOINT_URL",
+            "AWS_REGION",
+        ] {
+            command.env_remove(name);
+        }
+        command
+    }
 }
 
 /// Where `s3mt` commands for `server` keep resume journals (`$XDG_STATE_HOME`; the journals go

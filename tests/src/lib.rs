@@ -4,6 +4,7 @@
 pub mod boto3;
 pub mod connect_proxy;
 pub mod fixture;
+mod loopback;
 pub mod metadata;
 pub mod proxy;
 pub mod server;

@@ -7,18 +7,18 @@
 //! refreshes them before they expire. Every request is recorded ([`MetadataServer::requests`]),
 //! and [`MetadataServer::fail_next`] makes the next requests fail with 500.
 //!
-//! The HTTP is minimal: one request per connection (`Connection: close`), a body announced by
-//! `Content-Length` is read and discarded, chunked request bodies are not supported.
+//! The HTTP is minimal (the shared `loopback` skeleton): one request per connection
+//! (`Connection: close`), a body announced by `Content-Length` is read and ignored, chunked
+//! request bodies are refused with 411.
 
 use std::fmt;
-use std::io::{self, BufReader, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
-use std::thread::{self, JoinHandle};
+use std::io;
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::proxy::{find_header, lock, read_head};
+use crate::loopback::{Handler, Loopback, Request, Response, json_escape};
+use crate::proxy::{find_header, lock};
+use crate::server::S3Server;
 
 /// The role name IMDS lists under `/latest/meta-data/iam/security-credentials/`.
 pub const IMDS_ROLE: &str = "s3mt-test-role";
@@ -35,13 +35,6 @@ pub const IMDS_TOKEN_HEADER: &str = "x-aws-ec2-metadata-token";
 
 /// Longest IMDSv2 session token lifetime accepted, in seconds (6 hours, as EC2).
 const MAX_TTL_SECONDS: u64 = 21_600;
-/// Largest request body accepted (and discarded).
-const MAX_BODY: u64 = 1024 * 1024;
-/// Read and write timeout of every connection: requests are tiny, and a connection thread
-/// must end soon after the server is dropped.
-const IO_TIMEOUT: Duration = Duration::from_secs(2);
-/// How often the listener thread polls for connections and for the stop flag.
-const ACCEPT_POLL: Duration = Duration::from_millis(5);
 
 /// One set of credentials to hand out, with how long it stays valid once served.
 #[derive(Clone, PartialEq, Eq)]
@@ -72,10 +65,33 @@ impl IssuedCredentials {
         }
     }
 
+    /// The spare identity `index` of `server` (see [`S3Server::spare_credentials`]), with the
+    /// session token `token` if any, valid for `expires_in` once served: credentials the S3
+    /// server accepts, as a credential service would hand them out.
+    pub fn spare(
+        server: &S3Server,
+        index: usize,
+        token: Option<&str>,
+        expires_in: Duration,
+    ) -> Self {
+        let (access_key, secret_key) = server.spare_credentials(index);
+        Self {
+            access_key: access_key.to_owned(),
+            secret_key: secret_key.to_owned(),
+            token: token.map(str::to_owned),
+            expires_in,
+        }
+    }
+
     /// The same credentials with the session token `token`.
     pub fn with_token(mut self, token: impl Into<String>) -> Self {
         self.token = Some(token.into());
         self
+    }
+
+    /// Their expiration if served now: now plus `expires_in`, to the second.
+    pub(crate) fn expiration_if_served_now(&self) -> jiff::Timestamp {
+        whole_seconds_from_now(self.expires_in)
     }
 }
 
@@ -134,15 +150,14 @@ impl MetadataRequest {
 /// A running credential endpoint on 127.0.0.1. Dropping it stops it: the listener thread ends
 /// within a few milliseconds, a connection being served within 2 s (its I/O timeout).
 pub struct MetadataServer {
-    shared: Arc<Shared>,
-    listener_thread: Option<JoinHandle<()>>,
+    loopback: Loopback<Shared>,
 }
 
 impl fmt::Debug for MetadataServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("MetadataServer")
             .field("endpoint", &self.endpoint())
-            .field("flavor", &self.shared.flavor)
+            .field("flavor", &self.shared().flavor)
             .field("credentials_served", &self.credentials_served())
             .finish_non_exhaustive()
     }
@@ -161,37 +176,23 @@ impl MetadataServer {
                 "a metadata server needs at least one set of credentials to issue",
             ));
         }
-        let listener = TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
-        let port = listener.local_addr()?.port();
-        let shared = Arc::new(Shared {
+        let loopback = Loopback::start("metadata", |_port| Shared {
             flavor,
             issued,
-            port,
             state: Mutex::new(State::default()),
-            stopping: AtomicBool::new(false),
-        });
-        let listener_thread = thread::Builder::new()
-            .name(format!("metadata-{port}"))
-            .spawn({
-                let shared = Arc::clone(&shared);
-                move || accept_loop(&shared, &listener)
-            })?;
-        Ok(Self {
-            shared,
-            listener_thread: Some(listener_thread),
-        })
+        })?;
+        Ok(Self { loopback })
     }
 
     /// The server's address: `http://127.0.0.1:PORT` (for `AWS_EC2_METADATA_SERVICE_ENDPOINT`).
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.shared.port)
+        self.loopback.endpoint()
     }
 
     /// The full URL of the credential document: `endpoint` + the container path (for
     /// `AWS_CONTAINER_CREDENTIALS_FULL_URI`), or + the IMDS role's credentials path.
     pub fn credentials_url(&self) -> String {
-        match &self.shared.flavor {
+        match &self.shared().flavor {
             Flavor::Container { path, .. } => format!("{}{path}", self.endpoint()),
             Flavor::Imds => format!("{}{IMDS_CREDENTIALS_PATH}{IMDS_ROLE}", self.endpoint()),
         }
@@ -199,39 +200,31 @@ impl MetadataServer {
 
     /// How many credential documents were served (with status 200) so far.
     pub fn credentials_served(&self) -> usize {
-        lock(&self.shared.state).served
+        lock(&self.shared().state).served
     }
 
     /// Every request received so far, in arrival order. A request is recorded before it is
     /// answered, so a client that got its response finds it here.
     pub fn requests(&self) -> Vec<MetadataRequest> {
-        lock(&self.shared.state).requests.clone()
+        lock(&self.shared().state).requests.clone()
     }
 
     /// Makes the next `n` requests, of any kind, fail with 500 (on top of failures still
     /// pending), e.g. to check that still-valid credentials are kept when a refresh fails.
     pub fn fail_next(&self, n: usize) {
-        lock(&self.shared.state).fail_next += n;
+        lock(&self.shared().state).fail_next += n;
+    }
+
+    fn shared(&self) -> &Shared {
+        self.loopback.handler()
     }
 }
 
-impl Drop for MetadataServer {
-    fn drop(&mut self) {
-        self.shared.stopping.store(true, Ordering::SeqCst);
-        if let Some(listener_thread) = self.listener_thread.take() {
-            // Bounded: the loop polls the stop flag every ACCEPT_POLL.
-            let _ = listener_thread.join();
-        }
-    }
-}
-
-/// State shared by the server handle, the listener thread and the connection threads.
+/// What the handle and the connection threads share: the script and what was done of it.
 struct Shared {
     flavor: Flavor,
     issued: Vec<IssuedCredentials>,
-    port: u16,
     state: Mutex<State>,
-    stopping: AtomicBool,
 }
 
 /// What the server has done so far.
@@ -246,59 +239,7 @@ struct State {
     requests: Vec<MetadataRequest>,
 }
 
-/// Accepts connections until the server stops, serving each on its own thread.
-fn accept_loop(shared: &Arc<Shared>, listener: &TcpListener) {
-    while !shared.stopping.load(Ordering::SeqCst) {
-        let Ok((stream, _)) = listener.accept() else {
-            thread::sleep(ACCEPT_POLL);
-            continue;
-        };
-        let shared = Arc::clone(shared);
-        // Not joined: the thread ends once its one exchange is done or timed out.
-        let _ = thread::Builder::new()
-            .name(format!("metadata-{}-conn", shared.port))
-            .spawn(move || {
-                let _ = serve(&shared, stream);
-            });
-    }
-}
-
-/// Serves the one request of a connection.
-fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
-    stream.set_nonblocking(false)?;
-    stream.set_read_timeout(Some(IO_TIMEOUT))?;
-    stream.set_write_timeout(Some(IO_TIMEOUT))?;
-    let mut input = BufReader::new(stream.try_clone()?);
-    let Some(raw) = read_head(&mut input)? else {
-        return Ok(()); // Closed without a request.
-    };
-    let response = match Request::parse(&raw) {
-        Ok(request) => {
-            let length = request.content_length();
-            if length.is_some_and(|length| length > MAX_BODY) {
-                shared.answer(&request, Response::text(413, "request body too large"))
-            } else {
-                io::copy(&mut (&mut input).take(length.unwrap_or(0)), &mut io::sink())?;
-                shared.respond(&request)
-            }
-        }
-        Err(_) => {
-            let request = Request {
-                method: String::new(),
-                path: String::new(),
-                headers: Vec::new(),
-            };
-            shared.answer(&request, Response::text(400, "malformed request"))
-        }
-    };
-    let mut output = &stream;
-    output.write_all(&response.to_bytes())?;
-    output.flush()?;
-    let _ = stream.shutdown(Shutdown::Write);
-    Ok(())
-}
-
-impl Shared {
+impl Handler for Shared {
     /// The response to `request`, recorded (with the credential document counted) before it
     /// is returned.
     fn respond(&self, request: &Request) -> Response {
@@ -319,12 +260,12 @@ impl Shared {
         response
     }
 
-    /// Records `request` as answered with `response`, and returns `response`.
-    fn answer(&self, request: &Request, response: Response) -> Response {
-        lock(&self.state).record(request, response.status);
-        response
+    fn refused(&self, request: &Request, status: u16) {
+        lock(&self.state).record(request, status);
     }
+}
 
+impl Shared {
     fn container(
         &self,
         state: &mut State,
@@ -373,7 +314,10 @@ impl Shared {
         let credentials = self.next_credentials(state);
         let mut fields = vec![
             ("Code", "Success".to_owned()),
-            ("LastUpdated", rfc3339_after(Duration::ZERO)),
+            (
+                "LastUpdated",
+                whole_seconds_from_now(Duration::ZERO).to_string(),
+            ),
             ("Type", "AWS-HMAC".to_owned()),
         ];
         fields.extend(credential_fields(credentials));
@@ -409,11 +353,8 @@ impl State {
         let token = format!("imds-session-{}", self.sessions.len() + 1);
         let expiry = Instant::now() + Duration::from_secs(seconds);
         self.sessions.push((token.clone(), expiry));
-        let mut response = Response::text(200, &token);
-        response
-            .extra_headers
-            .push(("X-aws-ec2-metadata-token-ttl-seconds", seconds.to_string()));
-        response
+        Response::text(200, &token)
+            .with_header("X-aws-ec2-metadata-token-ttl-seconds", seconds.to_string())
     }
 
     /// Whether `token` is a session token issued and not expired.
@@ -436,21 +377,22 @@ fn credential_fields(credentials: &IssuedCredentials) -> Vec<(&'static str, Stri
     if let Some(token) = &credentials.token {
         fields.push(("Token", token.clone()));
     }
-    fields.push(("Expiration", rfc3339_after(credentials.expires_in)));
+    fields.push((
+        "Expiration",
+        credentials.expiration_if_served_now().to_string(),
+    ));
     fields
 }
 
-/// Now plus `delay`, in RFC 3339 UTC to the second: `2026-11-21T20:45:07Z`.
-fn rfc3339_after(delay: Duration) -> String {
+/// Now plus `delay`, truncated to the second: SDKs parse fractions, but the documented formats
+/// (`2026-11-21T20:45:07Z`, or milliseconds since the epoch) have none.
+fn whole_seconds_from_now(delay: Duration) -> jiff::Timestamp {
     let now = jiff::Timestamp::now();
     let later = jiff::SignedDuration::try_from(delay)
         .ok()
         .and_then(|delay| now.checked_add(delay).ok())
         .unwrap_or(jiff::Timestamp::MAX);
-    // Whole seconds: SDKs parse fractions, but the documented format has none.
-    jiff::Timestamp::from_second(later.as_second())
-        .unwrap_or(later)
-        .to_string()
+    jiff::Timestamp::from_second(later.as_second()).unwrap_or(later)
 }
 
 /// A flat JSON object of string fields, in order.
@@ -467,135 +409,13 @@ fn error_json(code: &str, message: &str) -> String {
     json_object(&[("code", code.to_owned()), ("message", message.to_owned())])
 }
 
-fn json_escape(text: &str) -> String {
-    let mut escaped = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '"' => escaped.push_str("\\\""),
-            '\\' => escaped.push_str("\\\\"),
-            c if c.is_control() => escaped.push_str(&format!("\\u{:04x}", u32::from(c))),
-            c => escaped.push(c),
-        }
-    }
-    escaped
-}
-
-/// A parsed request head.
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<(String, String)>,
-}
-
-impl Request {
-    fn parse(raw: &[u8]) -> io::Result<Self> {
-        let invalid = |what: String| io::Error::new(io::ErrorKind::InvalidData, what);
-        let text = String::from_utf8_lossy(raw);
-        let mut lines = text.lines();
-        let start = lines.next().unwrap_or_default();
-        let mut words = start.split_whitespace();
-        let (Some(method), Some(target)) = (words.next(), words.next()) else {
-            return Err(invalid(format!("bad request line {start:?}")));
-        };
-        let path = target.split_once('?').map_or(target, |(path, _)| path);
-        let mut headers = Vec::new();
-        for line in lines.take_while(|line| !line.is_empty()) {
-            let (name, value) = line
-                .split_once(':')
-                .ok_or_else(|| invalid(format!("bad header line {line:?}")))?;
-            headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
-        }
-        Ok(Self {
-            method: method.to_owned(),
-            path: path.to_owned(),
-            headers,
-        })
-    }
-
-    fn header(&self, name: &str) -> Option<&str> {
-        find_header(&self.headers, name)
-    }
-
-    fn content_length(&self) -> Option<u64> {
-        self.header("content-length")?.parse().ok()
-    }
-}
-
-/// A response to send.
-struct Response {
-    status: u16,
-    content_type: &'static str,
-    extra_headers: Vec<(&'static str, String)>,
-    body: String,
-}
-
-impl Response {
-    fn json(status: u16, body: String) -> Self {
-        Self {
-            status,
-            content_type: "application/json",
-            extra_headers: Vec::new(),
-            body,
-        }
-    }
-
-    fn text(status: u16, body: &str) -> Self {
-        Self {
-            status,
-            content_type: "text/plain",
-            extra_headers: Vec::new(),
-            body: body.to_owned(),
-        }
-    }
-
-    fn to_bytes(&self) -> Vec<u8> {
-        let mut head = format!(
-            "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",
-            self.status,
-            reason(self.status),
-            self.content_type,
-            self.body.len()
-        );
-        for (name, value) in &self.extra_headers {
-            head.push_str(&format!("{name}: {value}\r\n"));
-        }
-        head.push_str("\r\n");
-        let mut bytes = head.into_bytes();
-        bytes.extend_from_slice(self.body.as_bytes());
-        bytes
-    }
-}
-
-fn reason(status: u16) -> &'static str {
-    match status {
-        200 => "OK",
-        400 => "Bad Request",
-        401 => "Unauthorized",
-        404 => "Not Found",
-        405 => "Method Not Allowed",
-        413 => "Content Too Large",
-        500 => "Internal Server Error",
-        _ => "Unknown",
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use std::net::TcpStream;
+    use std::thread;
+
     use super::*;
-
-    fn agent() -> ureq::Agent {
-        ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .build()
-            .new_agent()
-    }
-
-    /// Status and body of a response.
-    fn read(response: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> (u16, String) {
-        let mut response = response.expect("HTTP exchange");
-        let body = response.body_mut().read_to_string().expect("body");
-        (response.status().as_u16(), body)
-    }
+    use crate::loopback::client::{agent, read};
 
     /// The string value of `"name":"..."` in a flat JSON object.
     fn field<'a>(json: &'a str, name: &str) -> Option<&'a str> {
@@ -886,10 +706,10 @@ mod tests {
     #[test]
     fn drop_stops_the_server() {
         let server = container(None, vec![creds(1, Duration::from_secs(60))]);
-        let port = server.shared.port;
+        let address = server.endpoint().trim_start_matches("http://").to_owned();
         let started = Instant::now();
         drop(server);
         assert!(started.elapsed() < Duration::from_secs(1));
-        assert!(TcpStream::connect(("127.0.0.1", port)).is_err());
+        assert!(TcpStream::connect(address).is_err());
     }
 }

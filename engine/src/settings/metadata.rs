@@ -7,14 +7,12 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Deserialize;
-use ureq::Agent;
-use ureq::http::{self, Response};
+use ureq::http;
 
 use super::credentials::{Credentials, ProvideCredentials, unavailable};
+use super::service_http::ServiceHttp;
 use crate::error::Result;
 
-/// Largest reply read from a metadata endpoint.
-const MAX_REPLY: u64 = 64 * 1024;
 /// Lifetime asked for an IMDSv2 session token (the most IMDS allows).
 const IMDS_TOKEN_TTL: &str = "21600";
 
@@ -173,26 +171,17 @@ impl ProvideCredentials for InstanceMetadata {
     }
 }
 
-/// A small HTTP client for metadata endpoints: short timeouts, no proxy, no redirects.
+/// A small HTTP client for metadata endpoints: the patience's timeout and attempts, no proxy
+/// (the endpoints are local or link-local), no redirects.
 #[derive(Debug)]
 struct MetadataClient {
-    agent: Agent,
-    attempts: u32,
+    http: ServiceHttp,
 }
 
 impl MetadataClient {
     fn new(patience: Patience) -> Self {
-        let agent = Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_global(Some(patience.timeout))
-            .proxy(None)
-            .max_redirects(0)
-            .user_agent(concat!("s3mt/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .new_agent();
         Self {
-            agent,
-            attempts: patience.attempts.max(1),
+            http: ServiceHttp::direct(patience.timeout, patience.attempts),
         }
     }
 
@@ -223,38 +212,11 @@ impl MetadataClient {
         headers: &[(&str, &str)],
         what: &str,
     ) -> Result<(u16, String)> {
-        let mut attempt = 1;
-        loop {
-            let outcome = self.send_once(method.clone(), url, headers);
-            let retry = match &outcome {
-                Ok((status, _)) => *status >= 500,
-                Err(_) => true,
-            };
-            if !retry || attempt >= self.attempts {
-                return outcome.map_err(|err| unavailable(format!("{what} did not answer: {err}")));
-            }
-            attempt += 1;
-        }
-    }
-
-    fn send_once(
-        &self,
-        method: http::Method,
-        url: &str,
-        headers: &[(&str, &str)],
-    ) -> std::result::Result<(u16, String), ureq::Error> {
-        let mut builder = http::Request::builder().method(method).uri(url);
-        for (name, value) in headers {
-            builder = builder.header(*name, *value);
-        }
-        let request = builder.body(()).map_err(ureq::Error::from)?;
-        let mut response: Response<ureq::Body> = self.agent.run(request)?;
-        let body = response
-            .body_mut()
-            .with_config()
-            .limit(MAX_REPLY)
-            .read_to_string()?;
-        Ok((response.status().as_u16(), body))
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(name, value)| ((*name).to_owned(), (*value).to_owned()))
+            .collect();
+        self.http.send(method, url, &headers, b"", what)
     }
 }
 

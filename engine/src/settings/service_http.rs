@@ -1,7 +1,8 @@
-//! How the credential services (STS, the IAM Identity Center portal) are reached: with the
+//! How the credential services are reached: STS and the IAM Identity Center portal with the
 //! client's own trust (the built-in and system roots, the user's CA bundle, or no verification
-//! under `--no-verify-ssl`) and aws-cli's proxy variables, short timeouts, and a few attempts
-//! on network failures and 5xx replies. I/O at the edge.
+//! under `--no-verify-ssl`) and aws-cli's proxy variables; the metadata endpoints directly,
+//! with their own patience. Short timeouts, and a few attempts on network failures and 5xx
+//! replies. I/O at the edge.
 
 use std::time::Duration;
 
@@ -17,8 +18,13 @@ use crate::error::Result;
 
 /// Largest reply read from a credential service.
 const MAX_REPLY: u64 = 256 * 1024;
-/// Attempts per request: the first and two retries.
+/// Attempts per request to STS and the portal: the first and two retries.
 const ATTEMPTS: u32 = 3;
+/// The pause before a retry to STS and the portal, times the attempt's number.
+const PAUSE: Duration = Duration::from_millis(100);
+
+/// How s3mt names itself to credential services.
+const USER_AGENT: &str = concat!("s3mt/", env!("CARGO_PKG_VERSION"));
 
 /// What a credential service is reached with: the settings of the client it serves.
 #[derive(Debug, Clone)]
@@ -44,6 +50,8 @@ impl Default for ServiceAccess {
 #[derive(Debug)]
 pub(crate) struct ServiceHttp {
     agent: Agent,
+    attempts: u32,
+    pause: Duration,
 }
 
 impl ServiceHttp {
@@ -65,10 +73,32 @@ impl ServiceHttp {
             .timeout_connect(Some(Duration::from_secs(10)))
             .timeout_global(Some(Duration::from_secs(30)))
             .max_redirects(0)
-            .user_agent(concat!("s3mt/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
             .new_agent();
-        Self { agent }
+        Self {
+            agent,
+            attempts: ATTEMPTS,
+            pause: PAUSE,
+        }
+    }
+
+    /// A client for a metadata endpoint: plain HTTP to a local or link-local address, so no
+    /// proxy; `timeout` for a whole exchange, `attempts` in all, no pause between them.
+    pub fn direct(timeout: Duration, attempts: u32) -> Self {
+        let agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(timeout))
+            .proxy(None)
+            .max_redirects(0)
+            .user_agent(USER_AGENT)
+            .build()
+            .new_agent();
+        Self {
+            agent,
+            attempts: attempts.max(1),
+            pause: Duration::ZERO,
+        }
     }
 
     /// Status and body of `method url` with `body`, retrying network failures and 5xx
@@ -88,13 +118,13 @@ impl ServiceHttp {
                 Ok((status, _)) => *status >= 500,
                 Err(_) => true,
             };
-            if !retry || attempt >= ATTEMPTS {
+            if !retry || attempt >= self.attempts {
                 return outcome.map_err(|err| {
                     unavailable(format!("{what} did not answer: {}", describe(&err)))
                 });
             }
+            std::thread::sleep(self.pause * attempt);
             attempt += 1;
-            std::thread::sleep(Duration::from_millis(100 * u64::from(attempt)));
         }
     }
 

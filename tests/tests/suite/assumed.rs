@@ -25,36 +25,12 @@ const SECOND_ROLE: &str = "arn:aws:iam::000000000000:role/s3mt-second";
 /// `s3mt` with no credentials, region or endpoint in its environment, the config file
 /// `config`, and the home directory `home`.
 fn s3mt(bucket: &TestBucket, config: &Path, home: &Path) -> Command {
-    let mut command = bucket.s3mt();
-    for name in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-    ] {
-        command.env_remove(name);
-    }
+    let mut command = bucket.bare_s3mt();
     command
         .env("AWS_CONFIG_FILE", config)
         .env("HOME", home)
         .args(["--region", bucket.server().region()]);
     command
-}
-
-/// The server's spare identity `index`, as a credential service hands it out.
-fn spare(
-    bucket: &TestBucket,
-    index: usize,
-    token: Option<&str>,
-    expires_in: Duration,
-) -> IssuedCredentials {
-    let (access_key, secret_key) = bucket.server().spare_credentials(index);
-    IssuedCredentials {
-        access_key: access_key.to_owned(),
-        secret_key: secret_key.to_owned(),
-        token: token.map(str::to_owned),
-        expires_in,
-    }
 }
 
 /// The exit code of a request signed with a session token the S3 server did not issue.
@@ -156,8 +132,18 @@ fn a_chain_of_roles_is_assumed_each_signed_by_the_one_before() {
             Role::new(SECOND_ROLE).with_external_id("ext-42"),
         ],
         issued: vec![
-            spare(&bucket, 1, Some("sts-session-token-first-0123"), hour),
-            spare(&bucket, 2, Some("sts-session-token-second-0123"), hour),
+            IssuedCredentials::spare(
+                bucket.server(),
+                1,
+                Some("sts-session-token-first-0123"),
+                hour,
+            ),
+            IssuedCredentials::spare(
+                bucket.server(),
+                2,
+                Some("sts-session-token-second-0123"),
+                hour,
+            ),
         ],
         ..StsConfig::default()
     })
@@ -228,7 +214,12 @@ fn refused_roles_mfa_and_unknown_source_keys_are_exit_5_saying_why() {
     let dir = tempfile::tempdir().unwrap();
     let sts = StsServer::start(StsConfig {
         callers: vec![(BASE_KEY.to_owned(), BASE_SECRET.to_owned())],
-        issued: vec![spare(&bucket, 1, None, Duration::from_secs(3600))],
+        issued: vec![IssuedCredentials::spare(
+            bucket.server(),
+            1,
+            None,
+            Duration::from_secs(3600),
+        )],
         ..StsConfig::default()
     })
     .unwrap();
@@ -278,8 +269,8 @@ fn web_identity_tokens_are_read_again_when_credentials_are_refreshed_mid_transfe
     let sts = StsServer::start(StsConfig {
         web_identity_tokens: vec!["projected-token-one".into(), "projected-token-two".into()],
         issued: vec![
-            spare(&bucket, 1, None, lifetime),
-            spare(&bucket, 2, None, Duration::from_secs(3600)),
+            IssuedCredentials::spare(bucket.server(), 1, None, lifetime),
+            IssuedCredentials::spare(bucket.server(), 2, None, Duration::from_secs(3600)),
         ],
         ..StsConfig::default()
     })
@@ -355,8 +346,8 @@ fn sso_uses_the_cached_login_and_says_how_to_log_in_without_one() {
     let home = tempfile::tempdir().unwrap();
     let sts = StsServer::start(StsConfig {
         sso_tokens: vec!["sso-access-token-cached-01".into()],
-        issued: vec![spare(
-            &bucket,
+        issued: vec![IssuedCredentials::spare(
+            bucket.server(),
             1,
             Some("sso-role-session-token-01"),
             Duration::from_secs(3600),

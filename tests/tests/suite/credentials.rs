@@ -15,20 +15,6 @@ use s3mt_tests::proxy::{Fault, FaultProxy, Match, Rule};
 
 use crate::{MIB, assert_same_bytes};
 
-/// `s3mt` for `bucket` with no credentials, region or endpoint in its environment.
-fn bare_s3mt(bucket: &TestBucket) -> Command {
-    let mut command = bucket.s3mt();
-    for name in [
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_ENDPOINT_URL",
-        "AWS_REGION",
-    ] {
-        command.env_remove(name);
-    }
-    command
-}
-
 /// Runs `command`, asserts success, and that `secret` shows in neither output.
 fn succeeds(command: &mut Command, secret: &str) {
     let (output, stdout, stderr) = run(command);
@@ -76,7 +62,8 @@ fn a_profile_supplies_keys_region_endpoint_and_addressing() {
     let object = format!("s3://{}/from-profile", bucket.name());
 
     succeeds(
-        bare_s3mt(&bucket)
+        bucket
+            .bare_s3mt()
             .env("AWS_CONFIG_FILE", &config)
             .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
             .args(["--profile", "s3mt", "cp"])
@@ -91,7 +78,8 @@ fn a_profile_supplies_keys_region_endpoint_and_addressing() {
     std::fs::copy(&credentials, home.join(".aws/credentials")).unwrap();
     let copy = dir.path().join("copy");
     succeeds(
-        bare_s3mt(&bucket)
+        bucket
+            .bare_s3mt()
             .env_remove("AWS_CONFIG_FILE")
             .env_remove("AWS_SHARED_CREDENTIALS_FILE")
             .env("HOME", &home)
@@ -117,7 +105,7 @@ fn the_profile_flag_beats_environment_keys_and_aws_profile_does_not() {
     let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
     let wrong_key = "AKIAWRONGWRONGWRONG0";
     let with_wrong_keys = || {
-        let mut command = bare_s3mt(&bucket);
+        let mut command = bucket.bare_s3mt();
         command
             .env("AWS_CONFIG_FILE", &config)
             .env("AWS_SHARED_CREDENTIALS_FILE", &credentials)
@@ -162,22 +150,6 @@ fn the_profile_flag_beats_environment_keys_and_aws_profile_does_not() {
     assert!(stderr.contains("profile \"nope\""), "{stderr}");
 }
 
-/// Credentials for a metadata server: the server's spare identity `index`.
-fn spare(
-    bucket: &TestBucket,
-    index: usize,
-    token: Option<&str>,
-    expires_in: Duration,
-) -> IssuedCredentials {
-    let (access_key, secret_key) = bucket.server().spare_credentials(index);
-    IssuedCredentials {
-        access_key: access_key.to_owned(),
-        secret_key: secret_key.to_owned(),
-        token: token.map(str::to_owned),
-        expires_in,
-    }
-}
-
 #[test]
 fn the_container_endpoint_supplies_credentials_with_its_authorization_token() {
     let bucket = TestBucket::new("container");
@@ -190,14 +162,19 @@ fn the_container_endpoint_supplies_credentials_with_its_authorization_token() {
             path: "/v1/credentials".into(),
             authorization: Some(authorization.into()),
         },
-        vec![spare(&bucket, 1, None, Duration::from_secs(3600))],
+        vec![IssuedCredentials::spare(
+            bucket.server(),
+            1,
+            None,
+            Duration::from_secs(3600),
+        )],
     )
     .unwrap();
     let uri = format!("{}/v1/credentials", endpoint.endpoint());
     let object = format!("s3://{}/container", bucket.name());
     let secret = bucket.server().spare_credentials(1).1;
     let with_endpoint = || {
-        let mut command = bare_s3mt(&bucket);
+        let mut command = bucket.bare_s3mt();
         command
             .env("AWS_CONTAINER_CREDENTIALS_FULL_URI", &uri)
             .args(["--endpoint-url", bucket.server().endpoint()]);
@@ -247,11 +224,17 @@ fn instance_metadata_is_asked_for_a_token_first() {
     write_random_file(&file, MIB, 3);
     let imds = MetadataServer::start(
         Flavor::Imds,
-        vec![spare(&bucket, 2, None, Duration::from_secs(3600))],
+        vec![IssuedCredentials::spare(
+            bucket.server(),
+            2,
+            None,
+            Duration::from_secs(3600),
+        )],
     )
     .unwrap();
     succeeds(
-        bare_s3mt(&bucket)
+        bucket
+            .bare_s3mt()
             .env_remove("AWS_EC2_METADATA_DISABLED")
             .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())
             .args(["--endpoint-url", bucket.server().endpoint(), "cp"])
@@ -291,8 +274,8 @@ fn a_session_token_from_metadata_is_signed_into_every_request() {
     let session_token = "imds-session-token-FwoGZXIvYXdzEBYaDH";
     let imds = MetadataServer::start(
         Flavor::Imds,
-        vec![spare(
-            &bucket,
+        vec![IssuedCredentials::spare(
+            bucket.server(),
             2,
             Some(session_token),
             Duration::from_secs(3600),
@@ -300,7 +283,8 @@ fn a_session_token_from_metadata_is_signed_into_every_request() {
     )
     .unwrap();
     let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
-    let (output, stdout, stderr) = run(bare_s3mt(&bucket)
+    let (output, stdout, stderr) = run(bucket
+        .bare_s3mt()
         .env_remove("AWS_EC2_METADATA_DISABLED")
         .env("AWS_EC2_METADATA_SERVICE_ENDPOINT", imds.endpoint())
         .args(["--endpoint-url", &proxy.endpoint(), "ls"])
@@ -339,8 +323,8 @@ fn credentials_from_the_container_endpoint_are_replaced_mid_transfer() {
             authorization: None,
         },
         vec![
-            spare(&bucket, 0, None, lifetime),
-            spare(&bucket, 1, None, lifetime),
+            IssuedCredentials::spare(bucket.server(), 0, None, lifetime),
+            IssuedCredentials::spare(bucket.server(), 1, None, lifetime),
         ],
     )
     .unwrap();
@@ -355,7 +339,8 @@ fn credentials_from_the_container_endpoint_are_replaced_mid_transfer() {
         },
     ));
     succeeds(
-        bare_s3mt(&bucket)
+        bucket
+            .bare_s3mt()
             .env(
                 "AWS_CONTAINER_CREDENTIALS_FULL_URI",
                 format!("{}/creds", endpoint.endpoint()),
