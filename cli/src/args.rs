@@ -1,5 +1,7 @@
 //! The command line as typed ("low args"), parsed by argh.
 
+use std::marker::PhantomData;
+
 use argh::FromArgs;
 
 /// What a lone `-` argument (standard input or output) becomes before argh sees it: argh
@@ -61,6 +63,8 @@ pub enum Command {
     Cp(CpArgs),
     /// Sync a directory and a prefix.
     Sync(SyncArgs),
+    /// Move a file or object.
+    Mv(MvArgs),
     /// List objects.
     Ls(LsArgs),
     /// Delete an object.
@@ -78,7 +82,16 @@ pub enum Command {
 /// --recursive, copy a directory's files to keys under a prefix, or the reverse.
 /// `s3mt sync SRC DST` takes the same options: it copies only what is missing or differs.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "cp")]
+#[argh(
+    subcommand,
+    name = "cp",
+    example = "Upload a file under a prefix (it keeps its name):\n\
+    {command_name} ./big.bin s3://my-bucket/backups/\n\n\
+    Download a prefix's objects into a directory (created when missing):\n\
+    {command_name} -r s3://my-bucket/runs/run-42/ ./run-42\n\n\
+    Upload a stream, in bounded memory:\n\
+    pg_dump mydb | {command_name} - s3://my-bucket/dumps/mydb.sql"
+)]
 pub struct CpArgs {
     /// source: a local file or directory, s3://bucket/key or s3://bucket/prefix
     #[argh(positional)]
@@ -196,6 +209,12 @@ pub struct CpArgs {
     #[argh(option)]
     pub metadata: Vec<String>,
 
+    /// S3 to S3: where the copy's content type and metadata come from, COPY (the source's)
+    /// or REPLACE (only what is given); default COPY, REPLACE when --content-type,
+    /// --metadata, --cache-control or --content-disposition is given
+    #[argh(option)]
+    pub metadata_directive: Option<String>,
+
     /// uploads: Cache-Control stored with the object
     #[argh(option)]
     pub cache_control: Option<String>,
@@ -231,14 +250,69 @@ pub struct CpArgs {
     pub quiet: bool,
 }
 
-/// `s3mt sync`: the options of `cp` (argh cannot share them between subcommands), parsed the
-/// same way under another name.
-#[derive(Debug)]
-pub struct SyncArgs(pub CpArgs);
+/// A command that takes the options of `cp` under a name of its own (argh cannot share options
+/// between subcommands): its name, description and `--help` examples.
+pub trait CpVariant {
+    const COMMAND: &'static argh::CommandInfo;
+    const EXAMPLES: &'static str;
+}
 
-impl FromArgs for SyncArgs {
+/// `cp`'s options, parsed the same way for the command `K`.
+#[derive(Debug)]
+pub struct CpLike<K>(pub CpArgs, pub PhantomData<K>);
+
+/// `s3mt sync`.
+#[derive(Debug)]
+pub struct SyncCommand;
+
+/// `s3mt mv`.
+#[derive(Debug)]
+pub struct MoveCommand;
+
+pub type SyncArgs = CpLike<SyncCommand>;
+pub type MvArgs = CpLike<MoveCommand>;
+
+impl CpVariant for SyncCommand {
+    const COMMAND: &'static argh::CommandInfo = &argh::CommandInfo {
+        name: "sync",
+        short: &'\0',
+        description: "Sync a directory and a prefix: copy only what is missing or differs.",
+    };
+    const EXAMPLES: &'static str = "\
+  Upload what is new or changed in a directory:
+  s3mt sync ./photos s3://my-bucket/photos/
+
+  Mirror a prefix into a directory, deleting local files gone upstream:
+  s3mt sync s3://my-bucket/photos ./photos --delete
+
+  Only the Rust sources, and first see what would be done:
+  s3mt sync ./src s3://my-bucket/src/ --exclude '*' --include '*.rs' --dry-run";
+}
+
+impl CpVariant for MoveCommand {
+    const COMMAND: &'static argh::CommandInfo = &argh::CommandInfo {
+        name: "mv",
+        short: &'\0',
+        description: "Move a file or object: copy it, then delete the source once the copy is \
+                      complete and verified.",
+    };
+    const EXAMPLES: &'static str = "\
+  Move a finished file up (deleted locally once the upload is verified):
+  s3mt mv ./run-42.tar s3://my-bucket/archive/
+
+  Move an object down, or to another bucket inside S3:
+  s3mt mv s3://my-bucket/inbox/report.pdf ./reports/
+  s3mt mv s3://my-bucket/inbox/report.pdf s3://archive-bucket/2026/";
+}
+
+impl<K: CpVariant> FromArgs for CpLike<K> {
     fn from_args(command_name: &[&str], args: &[&str]) -> Result<Self, argh::EarlyExit> {
-        CpArgs::from_args(command_name, args).map(Self)
+        CpArgs::from_args(command_name, args)
+            .map(|args| Self(args, PhantomData))
+            .map_err(|mut exit| {
+                exit.output = with_examples(&exit.output, K::EXAMPLES);
+                exit
+            })
     }
 
     fn redact_arg_values(
@@ -249,18 +323,34 @@ impl FromArgs for SyncArgs {
     }
 }
 
-impl argh::SubCommand for SyncArgs {
-    const COMMAND: &'static argh::CommandInfo = &argh::CommandInfo {
-        name: "sync",
-        short: &'\0',
-        description: "Sync a directory and a prefix: copy only what is missing or differs.",
+impl<K: CpVariant> argh::SubCommand for CpLike<K> {
+    const COMMAND: &'static argh::CommandInfo = K::COMMAND;
+}
+
+/// `cp`'s help text with `examples` in place of its own.
+fn with_examples(help: &str, examples: &str) -> String {
+    let Some((before, after)) = help.split_once("Examples:\n") else {
+        return help.to_owned();
     };
+    // The section runs to the next one argh writes (notes, error codes), or to the end.
+    let end = ["\nNotes:", "\nError codes:"]
+        .iter()
+        .filter_map(|header| after.find(header))
+        .min()
+        .unwrap_or(after.len());
+    format!("{before}Examples:\n{examples}\n{}", &after[end..])
 }
 
 /// List the objects under s3://bucket[/prefix], every key below the prefix (recursive), one line
 /// each: last modified (UTC), size in bytes, full key.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "ls")]
+#[argh(
+    subcommand,
+    name = "ls",
+    example = "Every object under a prefix, then as JSON lines for a script:\n\
+    {command_name} s3://my-bucket/backups/\n\
+    {command_name} s3://my-bucket --json | jq -r .key"
+)]
 pub struct LsArgs {
     /// s3://bucket or s3://bucket/prefix (keys starting with it, not only a "directory")
     #[argh(positional)]
@@ -271,20 +361,51 @@ pub struct LsArgs {
     pub json: bool,
 }
 
-/// Delete the object s3://bucket/key. S3 answers success even when the key does not exist, so
-/// deleting a missing key succeeds too.
+/// Delete the object s3://bucket/key (S3 answers success even when the key does not exist, so
+/// deleting a missing key succeeds too), or with --recursive every object under
+/// s3://bucket[/prefix], in DeleteObjects batches of up to 1,000 keys.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "rm")]
+#[argh(
+    subcommand,
+    name = "rm",
+    example = "Delete one object:\n\
+    {command_name} s3://my-bucket/backups/old.bin\n\n\
+    See what would go, then delete a prefix's temporary files only:\n\
+    {command_name} -r s3://my-bucket/scratch/ --exclude '*' --include '*.tmp' --dry-run"
+)]
 pub struct RmArgs {
-    /// s3://bucket/key
+    /// s3://bucket/key, or with --recursive s3://bucket[/prefix]
     #[argh(positional)]
     pub location: String,
+
+    /// delete every object under the prefix (s3://b/p and s3://b/p/ both mean p/)
+    #[argh(switch, short = 'r')]
+    pub recursive: bool,
+
+    /// with --recursive: leave out keys (relative to the prefix) matching this glob; with
+    /// --include, repeatable, applied in order, the last match wins
+    #[argh(option)]
+    pub exclude: Vec<String>,
+
+    /// with --recursive: take keys matching this glob back in (see --exclude)
+    #[argh(option)]
+    pub include: Vec<String>,
+
+    /// with --recursive: print what would be deleted, delete nothing
+    #[argh(switch)]
+    pub dry_run: bool,
 }
 
 /// Print a presigned URL for s3://bucket/key: anyone holding it can make that one request until
 /// it expires, without credentials. Nothing is sent to S3.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "presign")]
+#[argh(
+    subcommand,
+    name = "presign",
+    example = "A download link for a day, and an upload link for 15 minutes:\n\
+    curl -o report.pdf \"$({command_name} s3://my-bucket/report.pdf --expires 1d)\"\n\
+    curl -T data.csv \"$({command_name} s3://my-bucket/in/data.csv --method put --expires 15m)\""
+)]
 pub struct PresignArgs {
     /// s3://bucket/key
     #[argh(positional)]
@@ -322,7 +443,12 @@ pub enum UploadsCommand {
 /// List the incomplete multipart uploads under s3://bucket[/prefix], one line each: initiated
 /// (UTC), upload id, key.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "ls")]
+#[argh(
+    subcommand,
+    name = "ls",
+    example = "Uploads left behind for more than a day:\n\
+    {command_name} s3://my-bucket --older-than 24h"
+)]
 pub struct UploadsLsArgs {
     /// s3://bucket or s3://bucket/prefix
     #[argh(positional)]
@@ -336,7 +462,13 @@ pub struct UploadsLsArgs {
 /// Abort every incomplete multipart upload under s3://bucket[/prefix] (and print each), or with
 /// --upload-id the one upload of s3://bucket/key.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "abort")]
+#[argh(
+    subcommand,
+    name = "abort",
+    example = "Free the storage of uploads abandoned over a week ago, or of one upload:\n\
+    {command_name} s3://my-bucket --older-than 7d\n\
+    {command_name} s3://my-bucket/big.bin --upload-id 2~abc"
+)]
 pub struct UploadsAbortArgs {
     /// s3://bucket[/prefix], or s3://bucket/key with --upload-id
     #[argh(positional)]

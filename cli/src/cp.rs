@@ -6,15 +6,15 @@ use std::os::fd::{AsFd as _, BorrowedFd};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use s3mt_engine::size::{Size, parse_size};
 use s3mt_engine::{
-    Client, ConfigBuilder, ObjectOptions, S3Uri, ServerSideEncryption, TransferOptions,
-    TransferSummary, VerifyMode,
+    Client, ConfigBuilder, MetadataDirective, ObjectOptions, S3Uri, ServerSideEncryption,
+    TransferOptions, TransferSummary, Verification, VerifyMode,
 };
 
 use crate::args::{CpArgs, STDIO};
-use crate::exit::UsageError;
+use crate::exit::{SourceKept, UsageError};
 use crate::report::{self, Reporter};
 
 /// What every `cp` and `sync` needs, from the options they share: the client, the transfer
@@ -97,11 +97,22 @@ impl Setup {
     }
 }
 
-pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str]) -> Result<()> {
+/// Runs `cp`, or `mv` when `moving`: the source is deleted once the copy is complete and
+/// verified, never after a failure.
+pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str], moving: bool) -> Result<()> {
+    let command = if moving { "mv" } else { "cp" };
     if args.recursive {
+        if moving {
+            return Err(UsageError::new("mv --recursive is not supported yet").into());
+        }
         return crate::tree::run(builder, args, false, raw);
     }
-    crate::tree::refuse_tree_options(&args, "cp without --recursive")?;
+    crate::tree::refuse_tree_options(&args, &format!("{command} without --recursive"))?;
+    if moving && (args.source == STDIO || args.destination == STDIO) {
+        return Err(
+            UsageError::new("mv moves files and objects, not standard input or output").into(),
+        );
+    }
     let setup = Setup::from_args(builder, &args)?;
     let stdin = args.source == STDIO;
     let stdout = args.destination == STDIO;
@@ -151,7 +162,14 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str]) -> Result<()> {
             }
         }
         (true, true) => {
-            return Err(UsageError::new("copying from S3 to S3 is not supported yet").into());
+            let source: S3Uri = args.source.parse()?;
+            source.require_object_key()?;
+            let destination: S3Uri = args.destination.parse()?;
+            let destination = match destination.is_prefix() {
+                true => destination.join(source.file_name().unwrap_or_default())?,
+                false => destination,
+            };
+            Job::Copy(source, destination)
         }
         (false, false) => {
             return Err(
@@ -186,6 +204,7 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str]) -> Result<()> {
             let mut output = standard_stream(std::io::stdout().as_fd(), "standard output")?;
             client.download_to_writer(source, &mut output, &options)
         }
+        Job::Copy(source, destination) => client.copy_object(source, destination, &options),
     };
     // The last sender goes with the options, so the reporter cannot wait for more events.
     drop(options);
@@ -198,6 +217,7 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str]) -> Result<()> {
         }
         Job::Download(_, destination) => ("download", destination.display().to_string()),
         Job::DownloadStream(_) => ("download", "-".to_owned()),
+        Job::Copy(_, destination) => ("copy", destination.to_string()),
     };
     if settings.json {
         report::print_summary(direction, shown(&args.source), &to, &summary);
@@ -208,7 +228,31 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str]) -> Result<()> {
             describe(&summary)
         );
     }
+    if moving {
+        remove_source(&client, &job, &summary)?;
+        if !settings.quiet && !settings.json {
+            eprintln!("mv: removed {}", shown(&args.source));
+        }
+    }
     Ok(())
+}
+
+/// The source of a finished `mv`: removed when the copy was verified; kept, with an error
+/// that says so, when nothing could verify it.
+fn remove_source(client: &Client, job: &Job, summary: &TransferSummary) -> Result<()> {
+    let unverified = matches!(
+        summary.verification,
+        Verification::Unverified | Verification::CopyUnchecked
+    );
+    if unverified {
+        return Err(SourceKept.into());
+    }
+    match job {
+        Job::Upload(source, _) => std::fs::remove_file(source)
+            .with_context(|| format!("uploaded, but cannot remove {}", source.display())),
+        Job::Download(source, _) | Job::Copy(source, _) => Ok(client.delete_object(source)?),
+        Job::UploadStream(_) | Job::DownloadStream(_) => Ok(()),
+    }
 }
 
 /// The upload's object options, checked before anything is sent.
@@ -232,6 +276,18 @@ fn object_options(args: &CpArgs) -> Result<ObjectOptions> {
     if let Some(value) = &args.content_disposition {
         object = object.content_disposition(value);
     }
+    if let Some(directive) = &args.metadata_directive {
+        object = object.metadata_directive(match directive.to_ascii_uppercase().as_str() {
+            "COPY" => MetadataDirective::Copy,
+            "REPLACE" => MetadataDirective::Replace,
+            _ => {
+                return Err(UsageError::new(format!(
+                    "--metadata-directive {directive:?}: expected COPY or REPLACE"
+                ))
+                .into());
+            }
+        });
+    }
     match (&args.sse, &args.sse_kms_key_id) {
         (Some(algorithm), key) => {
             object = object.encryption(ServerSideEncryption::parse(algorithm, key.as_deref())?);
@@ -253,6 +309,8 @@ enum Job {
     UploadStream(S3Uri),
     /// An object to standard output.
     DownloadStream(S3Uri),
+    /// An object to another, inside S3.
+    Copy(S3Uri, S3Uri),
 }
 
 /// An argument as the user typed it (`-` for standard input or output).

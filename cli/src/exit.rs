@@ -70,12 +70,18 @@ pub fn for_error(err: &anyhow::Error) -> u8 {
         .find_map(|cause| {
             if cause.is::<UsageError>() {
                 Some(USAGE)
+            } else if cause.is::<SourceKept>() {
+                Some(INTEGRITY)
             } else if let Some(tree) = cause.downcast_ref::<TreeIncomplete>() {
                 Some(if tree.failed > 0 {
                     SOME_FAILED
                 } else {
                     SOME_SKIPPED
                 })
+            } else if cause.is::<std::io::Error>() {
+                // A local file the command itself reads or removes (a --files-from list, a
+                // moved file).
+                Some(LOCAL_FILE)
             } else {
                 cause
                     .downcast_ref::<s3mt_engine::Error>()
@@ -127,3 +133,18 @@ impl std::fmt::Display for TreeIncomplete {
 }
 
 impl std::error::Error for TreeIncomplete {}
+
+/// A move whose copy finished but could not be verified: its source was kept.
+#[derive(Debug)]
+pub struct SourceKept;
+
+impl std::fmt::Display for SourceKept {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "the copy is complete but could not be verified (the source carries no checksum to \
+             compare), so the source was kept: delete it yourself once you have checked the copy",
+        )
+    }
+}
+
+impl std::error::Error for SourceKept {}

@@ -18,7 +18,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 use s3mt_engine::{Config, ConfigBuilder, Overrides, parse_addressing};
 
-use crate::args::{Args, Command, SyncArgs};
+use crate::args::{Args, Command, CpLike};
 use crate::exit::UsageError;
 
 fn main() -> ExitCode {
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         }
     };
     let json = match &args.command {
-        Command::Cp(cp) | Command::Sync(SyncArgs(cp)) => cp.json,
+        Command::Cp(cp) | Command::Sync(CpLike(cp, _)) | Command::Mv(CpLike(cp, _)) => cp.json,
         Command::Ls(ls) => ls.json,
         _ => false,
     };
@@ -72,10 +72,11 @@ fn main() -> ExitCode {
 fn run(args: Args, raw: &[&str]) -> Result<()> {
     let builder = config_builder(&args)?;
     match args.command {
-        Command::Cp(cp) => cp::run(builder, cp, raw),
-        Command::Sync(SyncArgs(sync)) => tree::run(builder, sync, true, raw),
+        Command::Cp(cp) => cp::run(builder, cp, raw, false),
+        Command::Sync(CpLike(sync, _)) => tree::run(builder, sync, true, raw),
+        Command::Mv(CpLike(mv, _)) => cp::run(builder, mv, raw, true),
         Command::Ls(ls) => ls::run(builder, &ls),
-        Command::Rm(rm) => rm::run(builder, &rm),
+        Command::Rm(rm) => rm::run(builder, &rm, raw),
         Command::Presign(presign) => presign::run(builder, &presign),
         Command::Uploads(uploads) => uploads::run(builder, uploads.command),
     }

@@ -158,7 +158,7 @@ enum Direction {
 
 /// The `--exclude` and `--include` rules in the order they were typed (argh keeps each
 /// option's values, not their order between options).
-fn filters(raw: &[&str]) -> Result<Filters> {
+pub fn filters(raw: &[&str]) -> Result<Filters> {
     let mut filters = Filters::default();
     let mut args = raw.iter().copied();
     while let Some(arg) = args.next() {

@@ -13,8 +13,8 @@ use crate::s3::xml::{MultipartUpload, ObjectInfo};
 use crate::settings::Config;
 use crate::transfer::session::{Session, Transfer};
 use crate::transfer::{
-    TransferOptions, TransferSummary, TreeSummary, download_file, download_stream, upload_file,
-    upload_stream,
+    TransferOptions, TransferSummary, TreeSummary, copy_object, download_file, download_stream,
+    upload_file, upload_stream,
 };
 use crate::tree::{self, TreeOptions};
 
@@ -121,6 +121,31 @@ impl Client {
         }))
     }
 
+    /// Copies the object `source` to `destination` (an object key, not a prefix) inside S3:
+    /// the bytes never pass through the client. One CopyObject up to the multipart threshold,
+    /// else UploadPartCopy of byte ranges on the pool, for any size up to S3's largest object.
+    /// The destination's content type, caching headers and user metadata come from the source
+    /// ([`MetadataDirective::Copy`](crate::MetadataDirective), the default unless the options
+    /// describe the object) or from `options.object`; storage class and encryption from
+    /// `options.object`. A source replaced during the copy fails it as
+    /// [`ErrorKind::PreconditionFailed`](crate::ErrorKind::PreconditionFailed), the upload
+    /// aborted. The summary says how the copy was checked against the source.
+    pub fn copy_object(
+        &self,
+        source: &S3Uri,
+        destination: &S3Uri,
+        options: &TransferOptions,
+    ) -> Result<TransferSummary> {
+        let progress = options.to_progress();
+        let outcome = Transfer::new(&self.session, destination, &progress).and_then(|to| {
+            let from = Transfer::new(&self.session, source, &progress)?;
+            copy_object::copy_object(&to, &from, &options.object)
+        });
+        progress.finish(
+            outcome.map_err(|err| err.context(format_args!("copy {source} to {destination}"))),
+        )
+    }
+
     /// Uploads the files under the directory `source` to keys under `destination` (a bucket,
     /// or a prefix: `s3://b/p` and `s3://b/p/` both put `DIR/a/b` at `p/a/b`): all of them
     /// (`cp --recursive`), or with [`TreeOptions::sync`] only what is missing or differs. One
@@ -161,6 +186,18 @@ impl Client {
                 destination.display()
             ))
         }))
+    }
+
+    /// Deletes the objects under `prefix` (a bucket, or a prefix: `s3://b/p` and `s3://b/p/`
+    /// both mean `p/`) that `options`' filters and shard keep, in DeleteObjects batches of up
+    /// to 1,000 keys, several in flight (`rm --recursive`); with [`TreeOptions::dry_run`],
+    /// names them and deletes nothing. Each key the server refuses is in the summary's
+    /// failures; the others are deleted.
+    pub fn remove_tree(&self, prefix: &S3Uri, options: &TreeOptions) -> Result<TreeSummary> {
+        let progress = options.transfer.to_progress();
+        let outcome = tree_prefix(prefix)
+            .and_then(|tree| tree::remove_tree(&self.session, tree, options, &progress));
+        progress.finish_tree(outcome.map_err(|err| err.context(format_args!("remove {prefix}"))))
     }
 
     /// Creates `bucket`; one that already exists and is yours counts as created.

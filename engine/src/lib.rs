@@ -50,8 +50,8 @@ pub use client::Client;
 pub use error::{Error, ErrorKind, Result, ServiceError};
 pub use integrity::{ChecksumAlgorithm, ChecksumType, Verification};
 pub use s3::{
-    DEFAULT_CONTENT_TYPE, MAX_PRESIGN_EXPIRY, MultipartUpload, ObjectInfo, ObjectOptions,
-    PresignMethod, S3Uri, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,
+    DEFAULT_CONTENT_TYPE, MAX_PRESIGN_EXPIRY, MetadataDirective, MultipartUpload, ObjectInfo,
+    ObjectOptions, PresignMethod, S3Uri, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,
 };
 pub use settings::{
     Addressing, Config, ConfigBuilder, CredentialSource, Credentials, DEFAULT_CONCURRENCY,

@@ -571,11 +571,12 @@ fn flipped_request_byte_is_refused_by_the_server_and_retried() {
         .upload_file(&setup.source, &object)
         .expect("upload succeeds after the corrupted part is sent again");
 
-    // The part carries its SHA-256: the server refuses the corrupted body, the retry is clean.
+    // The part carries its checksum (CRC-64/NVME, the default): the server refuses the
+    // corrupted body, the retry is clean.
     let part_two = setup.requests("PUT", "partNumber=2");
     assert_eq!(part_two.len(), 2, "{part_two:#?}");
     assert!(part_two[0].fault.is_some() && part_two[1].fault.is_none());
-    assert!(part_two[0].header("x-amz-checksum-sha256").is_some());
+    assert!(part_two[0].header("x-amz-checksum-crc64nvme").is_some());
     assert_same(&setup.fetch(&object), &setup.data, "uploaded object");
 }
 

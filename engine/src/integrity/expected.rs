@@ -223,12 +223,20 @@ pub enum Verification {
     EtagMd5,
     /// Download: the object carries no integrity data s3mt can use.
     Unverified,
+    /// Server-side copy: the copy's full-object checksum, asked of the server, matches the
+    /// source's.
+    CopyMatched(ChecksumAlgorithm),
+    /// Server-side copy: the copy's single-part MD5 ETag matches the source's.
+    CopyMatchedEtag,
+    /// Server-side copy: the server copied the bytes, and the two objects carry no checksum of
+    /// the same kind to compare.
+    CopyUnchecked,
 }
 
 impl Verification {
     /// A short name of what was checked against, for JSON (`s3mt_record`, `full_object`,
     /// `composite`, `etag_md5`, `none`; uploads: `sent_with_checksums`,
-    /// `sent_without_record`).
+    /// `sent_without_record`; copies: `copy_full_object`, `copy_etag_md5`, `copy_unchecked`).
     pub fn kind(&self) -> &'static str {
         match self {
             Self::SentWithChecksums(_) => "sent_with_checksums",
@@ -238,6 +246,9 @@ impl Verification {
             Self::ServerComposite(_) => "composite",
             Self::EtagMd5 => "etag_md5",
             Self::Unverified => "none",
+            Self::CopyMatched(_) => "copy_full_object",
+            Self::CopyMatchedEtag => "copy_etag_md5",
+            Self::CopyUnchecked => "copy_unchecked",
         }
     }
 
@@ -248,8 +259,9 @@ impl Verification {
             | Self::SentWithoutRecord(algorithm)
             | Self::S3mtRecord(algorithm)
             | Self::ServerChecksum(algorithm)
-            | Self::ServerComposite(algorithm) => Some(*algorithm),
-            Self::EtagMd5 | Self::Unverified => None,
+            | Self::ServerComposite(algorithm)
+            | Self::CopyMatched(algorithm) => Some(*algorithm),
+            Self::EtagMd5 | Self::Unverified | Self::CopyMatchedEtag | Self::CopyUnchecked => None,
         }
     }
 }
@@ -288,6 +300,17 @@ impl fmt::Display for Verification {
             Self::Unverified => f.write_str(
                 "NOT verified: the object carries no integrity data (no s3mt record, no \
                  checksum, no single-part MD5 ETag)",
+            ),
+            Self::CopyMatched(algorithm) => write!(
+                f,
+                "copied by the server; verified: the copy's {algorithm} matches the source's"
+            ),
+            Self::CopyMatchedEtag => f.write_str(
+                "copied by the server; verified: the copy's MD5 ETag matches the source's",
+            ),
+            Self::CopyUnchecked => f.write_str(
+                "copied by the server; NOT verified: the two carry no checksum of one kind to \
+                 compare",
             ),
         }
     }

@@ -15,7 +15,8 @@ pub(crate) mod xml;
 
 pub use location::S3Uri;
 pub use object_options::{
-    DEFAULT_CONTENT_TYPE, ObjectOptions, STORAGE_CLASSES, ServerSideEncryption, guess_content_type,
+    DEFAULT_CONTENT_TYPE, MetadataDirective, ObjectOptions, STORAGE_CLASSES, ServerSideEncryption,
+    guess_content_type,
 };
 pub use sign::{MAX_PRESIGN_EXPIRY, PresignMethod};
 pub use xml::{MultipartUpload, ObjectInfo};

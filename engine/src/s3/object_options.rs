@@ -60,6 +60,18 @@ impl ServerSideEncryption {
     }
 }
 
+/// Where a server-side copy's metadata comes from (aws-cli's `--metadata-directive`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum MetadataDirective {
+    /// The source's content type, caching and encoding headers and user metadata.
+    #[default]
+    Copy,
+    /// Only what the options give (the content type guessed from the destination's key when
+    /// none is given); s3mt's record is kept, since it still describes the bytes.
+    Replace,
+}
+
 /// Options for the object an upload creates. Setters take any value; they are checked (before
 /// any request is sent) when the upload starts, and [`ObjectOptions::validate`] checks them
 /// earlier.
@@ -72,6 +84,7 @@ pub struct ObjectOptions {
     content_disposition: Option<String>,
     encryption: Option<ServerSideEncryption>,
     no_overwrite: bool,
+    metadata_directive: Option<MetadataDirective>,
 }
 
 impl ObjectOptions {
@@ -120,6 +133,38 @@ impl ObjectOptions {
     pub fn no_overwrite(mut self, no_overwrite: bool) -> Self {
         self.no_overwrite = no_overwrite;
         self
+    }
+
+    /// Where a server-side copy's metadata comes from. Default: [`MetadataDirective::Replace`]
+    /// when a content type, user metadata, cache control or disposition is given (as aws-cli
+    /// does), else [`MetadataDirective::Copy`]. Uploads ignore it.
+    pub fn metadata_directive(mut self, directive: MetadataDirective) -> Self {
+        self.metadata_directive = Some(directive);
+        self
+    }
+
+    /// The metadata directive a copy uses (see [`Self::metadata_directive`]).
+    pub fn copy_directive(&self) -> MetadataDirective {
+        let described = self.content_type.is_some()
+            || !self.metadata.is_empty()
+            || self.cache_control.is_some()
+            || self.content_disposition.is_some();
+        self.metadata_directive.unwrap_or(if described {
+            MetadataDirective::Replace
+        } else {
+            MetadataDirective::Copy
+        })
+    }
+
+    /// The headers of a copy that are not about what describes the object: storage class and
+    /// server-side encryption (which a copy takes from the options, never from the source).
+    pub(crate) fn placement_headers(&self) -> Vec<Header> {
+        self.object_headers(Path::new(""))
+            .into_iter()
+            .filter(|(name, _)| {
+                name.starts_with("x-amz-storage-class") || name.starts_with("x-amz-server-side")
+            })
+            .collect()
     }
 
     /// Whether an existing object must not be replaced.

@@ -10,7 +10,7 @@ use super::call::{Body, Call, Observer, Requester};
 use super::http;
 use super::paginate::{Page, paginate};
 use super::sign::PresignMethod;
-use super::xml::{self, Listing, MultipartUpload, ObjectInfo};
+use super::xml::{self, KeyError, Listing, MultipartUpload, ObjectInfo};
 use crate::error::{Error, ErrorKind, Result};
 use crate::integrity::algorithm::to_base64_bytes;
 
@@ -33,6 +33,27 @@ impl Requester {
             Err(err) if err.has_code("BucketAlreadyOwnedByYou") => Ok(()),
             other => other,
         }
+    }
+
+    /// Deletes `keys` (at most 1,000) in one DeleteObjects; the keys the server refused.
+    pub fn delete_objects(
+        &self,
+        keys: &[String],
+        observer: &dyn Observer,
+    ) -> Result<Vec<KeyError>> {
+        let body = xml::delete_body(keys);
+        // S3 wants an integrity header on DeleteObjects: Content-MD5, which every server knows.
+        let md5 = to_base64_bytes(&<md5::Md5 as md5::Digest>::digest(body.as_bytes()));
+        let headers = [
+            ("content-md5", md5.as_str()),
+            ("content-type", "application/xml"),
+        ];
+        let call = Call::new(|signer, at| Ok(signer.delete_objects(at)))
+            .headers(&headers)
+            .body(Body::Bytes(body.as_bytes()));
+        self.call(&call, observer, |reply| {
+            xml::parse_delete_errors(&http::read_text(reply)?)
+        })
     }
 
     /// Deletes `key`; S3 reports success whether or not it existed.
@@ -77,13 +98,18 @@ impl Requester {
         (name, value): (&str, &str),
         observer: &dyn Observer,
     ) -> Result<()> {
+        self.put_object_tagging(key, &xml::tagging_body(name, value), observer)
+    }
+
+    /// Sets the object's tag set to `body` (a `<Tagging>` document, as GetObjectTagging
+    /// answers), with the same refusal as [`Self::put_object_tag`].
+    pub fn put_object_tagging(&self, key: &str, body: &str, observer: &dyn Observer) -> Result<()> {
         if let Ok(Tagging::Unsupported) = self.object_tagging(key, observer) {
             return Err(Error::new(
                 ErrorKind::Service,
                 "the server does not implement object tagging",
             ));
         }
-        let body = xml::tagging_body(name, value);
         let md5 = <md5::Md5 as md5::Digest>::digest(body.as_bytes());
         let headers = [("content-md5".into(), to_base64_bytes(&md5))];
         let call = Call::new(|signer, at| Ok(signer.put_object_tagging(key, &headers, at)))

@@ -240,6 +240,13 @@ impl Signer {
         )
     }
 
+    /// DeleteObjects (`POST ?delete`), which rusty-s3 offers only with features s3mt leaves
+    /// out; the body is written by [`super::xml::delete_body`].
+    pub fn delete_objects(&self, at: &Stamp) -> SignedRequest {
+        let url = self.bucket.base_url().clone();
+        self.generic(Method::Post, url, &[("delete", "")], &[], at)
+    }
+
     /// A URL anyone may use for `method` on `key` until `expires` after the stamp's time.
     pub fn presign_object(
         &self,

@@ -70,6 +70,52 @@ pub struct CompletedPart {
     pub checksum: Option<String>,
 }
 
+/// The `<ETag>` of a CopyObject (`CopyObjectResult`) or UploadPartCopy (`CopyPartResult`)
+/// reply, quotes kept, as CompleteMultipartUpload takes it.
+pub fn parse_copy_etag(body: &str) -> Result<String> {
+    let document = parse(body)?;
+    child_text(document.root_element(), "ETag")
+        .filter(|etag| !etag.is_empty())
+        .ok_or_else(|| Error::new(ErrorKind::Protocol, "the copy's reply has no ETag"))
+}
+
+/// The text of the first element named `name` in `body`, if it has one (e.g. a part's checksum
+/// in a CopyPartResult).
+pub fn element_text(body: &str, name: &str) -> Option<String> {
+    let document = Document::parse(body).ok()?;
+    child_text(document.root_element(), name).filter(|text| !text.is_empty())
+}
+
+/// A key DeleteObjects did not delete, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyError {
+    pub key: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// The DeleteObjects body for `keys`, in quiet mode (the reply lists only the failures).
+pub fn delete_body(keys: &[String]) -> String {
+    let mut body = String::from("<Delete><Quiet>true</Quiet>");
+    for key in keys {
+        let _ = write!(body, "<Object><Key>{}</Key></Object>", escape(key));
+    }
+    body.push_str("</Delete>");
+    body
+}
+
+/// The keys a DeleteObjects reply says were not deleted (its `<Error>` elements).
+pub fn parse_delete_errors(text: &str) -> Result<Vec<KeyError>> {
+    let document = parse(text)?;
+    Ok(children(document.root_element(), "Error")
+        .map(|error| KeyError {
+            key: child_text(error, "Key").unwrap_or_default(),
+            code: child_text(error, "Code").unwrap_or_default(),
+            message: child_text(error, "Message").unwrap_or_default(),
+        })
+        .collect())
+}
+
 /// The CompleteMultipartUpload body listing `parts` (which must be in order), their checksums
 /// computed with `algorithm`.
 pub fn complete_body(parts: &[CompletedPart], algorithm: ChecksumAlgorithm) -> String {
@@ -506,5 +552,41 @@ mod tests {
         assert_eq!(page.items[0].key, "a b+c\u{e9}%zz");
         let plain = "<R><Contents><Key>a+b%2B</Key><Size>1</Size></Contents></R>";
         assert_eq!(parse_list_objects(plain).unwrap().items[0].key, "a+b%2B");
+    }
+
+    #[test]
+    fn delete_bodies_escape_keys_and_replies_name_what_was_refused() {
+        let body = delete_body(&["a&b".to_owned(), "c<d>".to_owned()]);
+        assert_eq!(
+            body,
+            "<Delete><Quiet>true</Quiet><Object><Key>a&amp;b</Key></Object>\
+             <Object><Key>c&lt;d&gt;</Key></Object></Delete>"
+        );
+        let reply = r#"<?xml version="1.0"?>
+            <DeleteResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+              <Deleted><Key>ok</Key></Deleted>
+              <Error><Key>locked</Key><Code>AccessDenied</Code><Message>no</Message></Error>
+            </DeleteResult>"#;
+        assert_eq!(
+            parse_delete_errors(reply).unwrap(),
+            [KeyError {
+                key: "locked".into(),
+                code: "AccessDenied".into(),
+                message: "no".into()
+            }]
+        );
+        assert!(parse_delete_errors("<DeleteResult/>").unwrap().is_empty());
+        assert!(parse_delete_errors("not xml").is_err());
+    }
+
+    #[test]
+    fn copy_replies_give_their_etag() {
+        let object = r#"<CopyObjectResult><LastModified>2026-12-04T00:00:00Z</LastModified>
+            <ETag>"abc"</ETag></CopyObjectResult>"#;
+        assert_eq!(parse_copy_etag(object).unwrap(), "\"abc\"");
+        let part = r#"<CopyPartResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
+            <ETag>&quot;def&quot;</ETag></CopyPartResult>"#;
+        assert_eq!(parse_copy_etag(part).unwrap(), "\"def\"");
+        assert!(parse_copy_etag("<CopyPartResult/>").is_err());
     }
 }

@@ -29,6 +29,9 @@ pub(crate) struct Upload<'a> {
     pub object_headers: Vec<Header>,
     /// `If-None-Match: *` under no-overwrite, for the request that creates the object.
     pub condition: Vec<Header>,
+    /// Whether parts go with checksums (uploads) or not (server-side copies, whose bytes s3mt
+    /// never holds: the server's checksums of the copy are compared afterwards).
+    pub checksummed: bool,
 }
 
 impl Upload<'_> {
@@ -58,16 +61,17 @@ impl Upload<'_> {
     /// key started during our attempts (by the server's clock) are aborted.
     pub fn create(&self) -> Result<String> {
         let config = self.transfer.config();
-        let mut headers = vec![
-            (
+        let mut headers = Vec::new();
+        if self.checksummed {
+            headers.push((
                 "x-amz-checksum-algorithm".into(),
                 config.checksum_algorithm.s3_name().to_owned(),
-            ),
-            (
+            ));
+            headers.push((
                 "x-amz-checksum-type".into(),
                 config.checksum_type.s3_name().to_owned(),
-            ),
-        ];
+            ));
+        }
         headers.extend(self.object_headers.iter().cloned());
         let started = Instant::now();
         let attempts = Cell::new(0);
@@ -206,7 +210,8 @@ impl Upload<'_> {
         let config = self.transfer.config();
         let body = xml::complete_body(parts, config.checksum_algorithm);
         let mut headers = self.condition.clone();
-        if config.checksum_type == ChecksumType::FullObject
+        if self.checksummed
+            && config.checksum_type == ChecksumType::FullObject
             && let Some(whole) = whole
         {
             headers.push((config.checksum_algorithm.header().into(), to_base64(&whole)));

@@ -21,6 +21,7 @@ use crate::mapped::{DestinationMap, Mapped as _, WritableChunk};
 use crate::plan::Part;
 use crate::s3::call::{Call, Reply};
 use crate::s3::http;
+use crate::s3::object_options::Header;
 use crate::s3::requests::Tagging;
 use crate::s3::xml;
 
@@ -50,10 +51,28 @@ pub(crate) struct RemoteObject {
     pub size: u64,
     pub etag: Option<String>,
     pub expected: Expected,
+    /// What the server's own integrity data alone can check (no record): what a copy is
+    /// compared by.
+    pub server: Expected,
     /// The source file's modification time from s3mt's record, else the object's
     /// `Last-Modified`.
     pub modified: Option<Timestamp>,
+    /// What describes the object besides its bytes, as a copy keeps it: content type,
+    /// caching and encoding headers, and user metadata (s3mt's record included).
+    pub described: Vec<Header>,
+    /// Whether the object has tags.
+    pub tagged: bool,
 }
+
+/// The reply headers a copy of an object carries over, beside `x-amz-meta-*`.
+const DESCRIBING_HEADERS: [&str; 6] = [
+    "content-type",
+    "cache-control",
+    "content-disposition",
+    "content-encoding",
+    "content-language",
+    "expires",
+];
 
 /// The requests of one download.
 pub(crate) struct Download<'a> {
@@ -94,14 +113,17 @@ impl Download<'_> {
             None if tagged => self.record_tag()?,
             None => None,
         };
-        let choice = Expected::from_headers(
-            size,
-            record.as_deref(),
-            |algorithm| http::header(response, algorithm.header()),
-            http::header(response, "x-amz-checksum-type"),
-            etag.as_deref(),
-            http::header(response, "x-amz-server-side-encryption") == Some("aws:kms"),
-        );
+        let choose = |record: Option<&str>| {
+            Expected::from_headers(
+                size,
+                record,
+                |algorithm| http::header(response, algorithm.header()),
+                http::header(response, "x-amz-checksum-type"),
+                etag.as_deref(),
+                http::header(response, "x-amz-server-side-encryption") == Some("aws:kms"),
+            )
+        };
+        let choice = choose(record.as_deref());
         if let Some(why) = choice.ignored_record {
             self.transfer.progress.send(|| {
                 Event::Notice(format!(
@@ -119,11 +141,32 @@ impl Download<'_> {
         let last_modified = http::header(response, "last-modified")
             .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
             .map(|date| date.timestamp());
+        let described = response
+            .headers()
+            .iter()
+            .filter(|(name, _)| {
+                let name = name.as_str();
+                name.starts_with("x-amz-meta-") || DESCRIBING_HEADERS.contains(&name)
+            })
+            .filter_map(|(name, value)| {
+                Some((
+                    name.as_str().to_owned().into(),
+                    value.to_str().ok()?.to_owned(),
+                ))
+            })
+            .collect();
+        let server = match expected {
+            Expected::Record(_) => choose(None).expected,
+            _ => expected.clone(),
+        };
         Ok(RemoteObject {
             size,
             etag,
             expected,
+            server,
             modified: recorded.or(last_modified),
+            described,
+            tagged,
         })
     }
 

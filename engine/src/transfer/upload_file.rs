@@ -63,6 +63,7 @@ pub(crate) fn upload_file(
         transfer,
         object_headers,
         condition: object.condition_headers(),
+        checksummed: true,
     };
     let unchanged = || ensure_unchanged(source, &metadata);
     match plan {

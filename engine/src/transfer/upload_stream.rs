@@ -45,6 +45,7 @@ pub(crate) fn upload_stream(
         // The content type is guessed from the key: a stream has no file name.
         object_headers: options.object.object_headers(Path::new(transfer.key())),
         condition: options.object.condition_headers(),
+        checksummed: true,
     };
     let algorithm = config.checksum_algorithm;
     let mut first = Vec::new();

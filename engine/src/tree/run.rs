@@ -72,7 +72,7 @@ pub(crate) struct Tree<'a> {
     pub prefix: S3Uri,
     /// The local directory the tree's files are under.
     pub root: &'a Path,
-    window: Window,
+    pub(super) window: Window,
     summary: Mutex<TreeSummary>,
 }
 
@@ -281,11 +281,11 @@ impl<'a> Tree<'a> {
         )
     }
 
-    fn lock(&self) -> MutexGuard<'_, TreeSummary> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, TreeSummary> {
         self.summary.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn planned(&self, path: &str, action: TreeAction, bytes: u64) {
+    pub(super) fn planned(&self, path: &str, action: TreeAction, bytes: u64) {
         self.progress.send(|| Event::TreeEntry {
             path: path.to_owned(),
             action,
@@ -293,7 +293,7 @@ impl<'a> Tree<'a> {
         });
     }
 
-    fn done(&self, path: &str, action: TreeAction, bytes: u64) {
+    pub(super) fn done(&self, path: &str, action: TreeAction, bytes: u64) {
         self.progress.send(|| Event::FileDone {
             path: path.to_owned(),
             action,
@@ -310,7 +310,7 @@ impl<'a> Tree<'a> {
         self.lock().skipped.push(entry);
     }
 
-    fn failed(&self, path: &str, action: TreeAction, error: &Error) {
+    pub(super) fn failed(&self, path: &str, action: TreeAction, error: &Error) {
         let entry = FailedEntry {
             path: path.to_owned(),
             action,
@@ -329,14 +329,14 @@ impl<'a> Tree<'a> {
 
 /// At most `limit` jobs at once: enough to keep every worker busy, few enough that memory does
 /// not grow with the tree.
-struct Window {
+pub(super) struct Window {
     limit: usize,
     in_flight: Mutex<usize>,
     changed: Condvar,
 }
 
 /// A place in the [`Window`], given back on drop.
-struct Entered<'a>(&'a Window);
+pub(super) struct Entered<'a>(&'a Window);
 
 impl Window {
     fn new(limit: usize) -> Self {
@@ -348,7 +348,7 @@ impl Window {
     }
 
     /// Waits for a place.
-    fn enter(&self) -> Entered<'_> {
+    pub(super) fn enter(&self) -> Entered<'_> {
         let mut in_flight = self
             .in_flight
             .lock()

@@ -174,6 +174,37 @@ impl ServerKind {
         }
     }
 
+    /// How s3mt's summary says a server-side copy of an s3mt object was checked, for a copy in
+    /// one CopyObject or in parts (UploadPartCopy); `None` where the server does not copy parts
+    /// (rclone answers UploadPartCopy with an empty 200). SeaweedFS computes the copy's
+    /// CRC-64/NVME either way; rclone returns the one of a CopyObject; moto keeps none of s3mt's
+    /// single-part CRCs, but its ETags are MD5s.
+    pub fn copy_verified_by(self, multipart: bool) -> Option<&'static str> {
+        match (self, multipart) {
+            (ServerKind::SeaweedFs, _) | (ServerKind::Rclone, false) => {
+                Some("verified: the copy's CRC-64/NVME matches the source's")
+            }
+            (ServerKind::Rclone, true) => None,
+            (ServerKind::Moto, false) => Some("verified: the copy's MD5 ETag matches the source's"),
+            (ServerKind::Moto, true) => {
+                Some("verified: the copy's CRC-64/NVME matches the source's")
+            }
+        }
+    }
+
+    /// Whether a copy's `x-amz-copy-source-if-match` is honoured (412 once the source changed),
+    /// which is how s3mt notices a source replaced during a copy: moto ignores it on
+    /// UploadPartCopy.
+    pub fn honours_copy_conditions(self) -> bool {
+        self == ServerKind::SeaweedFs
+    }
+
+    /// Whether CopyObject honours `x-amz-metadata-directive: REPLACE`: rclone keeps the
+    /// source's metadata whatever it is asked.
+    pub fn honours_metadata_directive(self) -> bool {
+        self != ServerKind::Rclone
+    }
+
     /// Whether the server keeps object tags (PutObjectTagging), where s3mt stores a stream's
     /// record: SeaweedFS and moto do; rclone serves `?tagging` as the object itself, so s3mt
     /// sends no tag there and the stream's record is not stored.

@@ -220,3 +220,35 @@ fn version_prints_the_package_version() {
     assert!(output.status.success(), "{stderr}");
     assert_eq!(stdout.trim(), format!("s3mt {}", env!("CARGO_PKG_VERSION")));
 }
+
+#[test]
+fn every_commands_help_ends_with_examples_of_its_common_uses() {
+    let bucket = TestBucket::new("help-examples");
+    for command in [
+        &["cp"][..],
+        &["sync"],
+        &["ls"],
+        &["rm"],
+        &["presign"],
+        &["uploads", "ls"],
+        &["uploads", "abort"],
+    ] {
+        let (output, stdout, stderr) = run(bucket.s3mt().args(command).arg("--help"));
+        assert!(output.status.success(), "{command:?}: {stderr}");
+        let (_, examples) = stdout
+            .split_once("Examples:")
+            .unwrap_or_else(|| panic!("{command:?} has no examples: {stdout}"));
+        let invocation = format!("s3mt {}", command.join(" "));
+        let uses = examples.matches(invocation.as_str()).count();
+        assert!(
+            (1..=3).contains(&uses),
+            "{command:?}: {uses} examples of {invocation:?}: {examples}"
+        );
+    }
+    // `sync` shares `cp`'s options but has examples of its own.
+    let (_, stdout, _) = run(bucket.s3mt().args(["sync", "--help"]));
+    assert!(
+        stdout.contains("--delete") && !stdout.contains("pg_dump"),
+        "{stdout}"
+    );
+}

@@ -3,6 +3,7 @@
 use std::process::Command;
 
 use s3mt_tests::fixture::{TestBucket, run};
+use s3mt_tests::proxy::{Fault, FaultProxy, Match, Rule};
 use s3mt_tests::server::MOTO_UPLOAD_INITIATED;
 
 /// Runs `s3mt ARGS` against `bucket`, asserts it succeeded, and returns its standard output.
@@ -180,4 +181,108 @@ fn uploads_ls_shows_open_uploads_and_abort_clears_them() {
     assert_eq!(code, 2, "{stderr}");
     let (code, stderr) = fails(&bucket, &["uploads", "ls", &all, "--older-than", "old"]);
     assert_eq!(code, 2, "{stderr}");
+}
+
+/// Keys under `prefix` (relative to it) as the server lists them.
+fn remaining(bucket: &TestBucket, prefix: &str) -> Vec<String> {
+    bucket
+        .client(4)
+        .list_objects(bucket.name(), prefix)
+        .unwrap()
+        .into_iter()
+        .map(|object| object.key)
+        .collect()
+}
+
+#[test]
+fn rm_recursive_deletes_in_batches_of_1000_honouring_filters_and_dry_run() {
+    let bucket = TestBucket::new("rm-recursive");
+    let dir = tempfile::tempdir().unwrap();
+    // 2,100 objects to delete under many/, two kept by a filter, one outside the prefix.
+    for index in 0..2100 {
+        let file = dir.path().join(format!("{:02}/{index:05}.tmp", index % 20));
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(file, b"x").unwrap();
+    }
+    std::fs::create_dir_all(dir.path().join("keep")).unwrap();
+    std::fs::write(dir.path().join("keep/a.txt"), b"kept").unwrap();
+    std::fs::write(dir.path().join("keep/b.txt"), b"kept").unwrap();
+    let prefix = format!("s3://{}/many/", bucket.name());
+    ok(
+        &bucket,
+        &["cp", "-r", dir.path().to_str().unwrap(), &prefix],
+    );
+    bucket.put_foreign_object("manyother/x", b"outside");
+    assert_eq!(remaining(&bucket, "many/").len(), 2102);
+    let filtered = ["--exclude", "keep/*"];
+
+    // A dry run names every key it would delete and deletes nothing.
+    let dry = ok(
+        &bucket,
+        &[&["rm", "-r", "--dry-run", &prefix][..], &filtered].concat(),
+    );
+    assert_eq!(dry.lines().count(), 2100, "{}", &dry[..200]);
+    assert!(
+        dry.lines()
+            .all(|line| line.starts_with("(dry run) delete: s3://"))
+    );
+    assert!(!dry.contains("keep/"));
+    assert_eq!(remaining(&bucket, "many/").len(), 2102);
+
+    // Deleted for real, counting the DeleteObjects requests at the proxy.
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    let (output, stdout, stderr) = run(bucket
+        .s3mt()
+        .args(["--endpoint-url", &proxy.endpoint(), "rm", "-r", &prefix])
+        .args(filtered));
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(stdout.lines().count(), 2100);
+    let batches: Vec<_> = proxy
+        .requests()
+        .into_iter()
+        .filter(|request| request.method == "POST" && request.has_query("delete"))
+        .collect();
+    assert_eq!(batches.len(), 3, "1,000 + 1,000 + 100 keys");
+    assert_eq!(
+        remaining(&bucket, "many/"),
+        ["many/keep/a.txt", "many/keep/b.txt"]
+    );
+    assert_eq!(remaining(&bucket, "manyother/"), ["manyother/x"]);
+
+    // A key the server refuses is named, the exit code says some failed, the rest go.
+    let keep = format!("s3://{}/many/keep/", bucket.name());
+    let refusal = "<DeleteResult><Error><Key>many/keep/a.txt</Key><Code>AccessDenied</Code>\
+                   <Message>retention</Message></Error></DeleteResult>"
+        .to_owned();
+    proxy.add(Rule::once(
+        Match::method("POST").query("delete"),
+        Fault::Reply {
+            status: 200,
+            body: refusal,
+        },
+    ));
+    let (output, stdout, stderr) = run(bucket.s3mt().args([
+        "--endpoint-url",
+        &proxy.endpoint(),
+        "rm",
+        "--recursive",
+        &keep,
+    ]));
+    assert_eq!(output.status.code(), Some(10), "{stderr}");
+    assert!(
+        stderr.contains("failed: delete s3://")
+            && stderr.contains("keep/a.txt")
+            && stderr.contains("AccessDenied"),
+        "{stderr}"
+    );
+    assert_eq!(stdout.trim(), format!("delete: {keep}b.txt"));
+}
+
+#[test]
+fn rm_filters_and_dry_run_without_recursive_are_usage_errors() {
+    let bucket = TestBucket::new("rm-usage");
+    let object = format!("s3://{}/k", bucket.name());
+    let (code, stderr) = fails(&bucket, &["rm", &object, "--dry-run"]);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(stderr.contains("go with --recursive"), "{stderr}");
 }

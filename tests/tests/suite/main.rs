@@ -5,6 +5,7 @@
 
 mod assumed;
 mod cli;
+mod copy;
 mod credentials;
 mod events;
 mod failures;

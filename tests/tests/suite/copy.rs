@@ -1,0 +1,312 @@
+//! Server-side copies (`s3mt cp s3://a/x s3://b/y`) through the binary: below and above the
+//! multipart threshold (a small threshold, so a few MiB cross it), across buckets, with the
+//! metadata directives, a source replaced mid-copy, and a fault on one part copy. The bytes
+//! never pass through s3mt: the proxy sees no GET of them.
+
+use std::time::Duration;
+
+use s3mt_tests::fixture::{TestBucket, run, write_random_file};
+use s3mt_tests::proxy::{Fault, FaultProxy, Match, Rule};
+
+use crate::{MIB, cp_command};
+
+/// The value of header `name` in a HEAD's headers.
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(header, _)| header == name)
+        .map(|(_, value)| value.as_str())
+}
+
+/// Uploads `len` random bytes as `key` with a content type and user metadata; returns them.
+fn source(bucket: &TestBucket, key: &str, len: usize, seed: u64) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("source");
+    let data = write_random_file(&file, len, seed);
+    let object = format!("s3://{}/{key}", bucket.name());
+    let (output, _, stderr) = run(&mut cp_command(
+        bucket,
+        None,
+        [file.to_str().unwrap(), &object],
+        &[
+            "--content-type",
+            "text/x-s3mt",
+            "--metadata",
+            "owner=copy-test",
+        ],
+    ));
+    assert!(output.status.success(), "{stderr}");
+    data
+}
+
+/// The bytes of `key` in `bucket`, downloaded by s3mt.
+fn read(bucket: &TestBucket, key: &str) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy");
+    bucket
+        .client(4)
+        .download_file(&bucket.uri(key), &copy)
+        .unwrap();
+    std::fs::read(copy).unwrap()
+}
+
+#[test]
+fn copies_below_and_above_the_threshold_keep_the_metadata_and_never_move_the_bytes() {
+    let from = TestBucket::new("copy-from");
+    let to = TestBucket::new("copy-to");
+    let kind = to.server().kind();
+    let proxy = FaultProxy::start(to.server().endpoint()).unwrap();
+    for (key, len, parts) in [("small", 3 * MIB + 1, 1), ("large", 12 * MIB + 3, 3)] {
+        let data = source(&from, key, len, 61);
+        let (output, _, stderr) = run(&mut cp_command(
+            &to,
+            Some(&proxy.endpoint()),
+            [
+                &format!("s3://{}/{key}", from.name()),
+                &format!("s3://{}/copies/", to.name()),
+            ],
+            &[],
+        ));
+        let Some(verified_by) = kind.copy_verified_by(parts > 1) else {
+            // A server that copies no parts: a clear failure, nothing left behind.
+            assert_eq!(output.status.code(), Some(7), "{key}: {stderr}");
+            assert!(stderr.contains("does not copy parts"), "{stderr}");
+            assert!(to.open_uploads().is_empty());
+            continue;
+        };
+        assert!(output.status.success(), "{key}: {stderr}");
+        assert!(stderr.contains("copy: s3://"), "{stderr}");
+        // The copy's checksum, computed by the server over what it wrote, matches the source's.
+        assert!(stderr.contains(verified_by), "{key}: {stderr}");
+        let copied = format!("copies/{key}");
+        assert!(read(&to, &copied) == data, "{key}: other bytes");
+        let (status, head) = to.head_object(&copied);
+        assert_eq!(status, 200, "{key}: the copy");
+        assert_eq!(header(&head, "content-type"), Some("text/x-s3mt"), "{key}");
+        assert_eq!(
+            header(&head, "x-amz-meta-owner"),
+            Some("copy-test"),
+            "{key}"
+        );
+        let requests = proxy.requests();
+        let copies: Vec<_> = requests
+            .iter()
+            .filter(|r| r.method == "PUT" && r.path.ends_with(&copied))
+            .collect();
+        assert_eq!(copies.len(), parts, "{key}: {copies:#?}");
+        assert!(
+            copies
+                .iter()
+                .all(|r| r.header("x-amz-copy-source").is_some()
+                    && r.content_length.unwrap_or(0) == 0),
+            "{key}: copies carry no body"
+        );
+        assert!(
+            !requests
+                .iter()
+                .any(|r| r.method == "GET" && r.path.ends_with(key)),
+            "{key}: the bytes passed through s3mt"
+        );
+    }
+    assert!(to.open_uploads().is_empty());
+}
+
+#[test]
+fn replace_takes_only_what_is_given_and_keeps_the_record() {
+    let bucket = TestBucket::new("copy-replace");
+    let data = source(&bucket, "src", 2 * MIB, 62);
+    let (output, _, stderr) = run(&mut cp_command(
+        &bucket,
+        None,
+        [
+            &format!("s3://{}/src", bucket.name()),
+            &format!("s3://{}/dst.json", bucket.name()),
+        ],
+        &["--metadata-directive", "REPLACE", "--metadata", "stage=two"],
+    ));
+    assert!(output.status.success(), "{stderr}");
+    let (status, head) = bucket.head_object("dst.json");
+    assert_eq!(status, 200, "the copy");
+    if bucket.server().kind().honours_metadata_directive() {
+        assert_eq!(header(&head, "content-type"), Some("application/json"));
+        assert_eq!(header(&head, "x-amz-meta-stage"), Some("two"));
+        assert_eq!(header(&head, "x-amz-meta-owner"), None);
+    }
+    assert!(
+        header(&head, "x-amz-meta-s3mt-sha256").is_some(),
+        "{head:?}"
+    );
+    assert!(read(&bucket, "dst.json") == data);
+    let (output, _, stderr) = run(&mut cp_command(
+        &bucket,
+        None,
+        [
+            &format!("s3://{}/src", bucket.name()),
+            &format!("s3://{}/x", bucket.name()),
+        ],
+        &["--metadata-directive", "MOVE"],
+    ));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+}
+
+#[test]
+fn a_source_replaced_mid_copy_fails_as_changed_and_the_upload_is_aborted() {
+    let bucket = TestBucket::new("copy-changed");
+    source(&bucket, "src", 16 * MIB, 63);
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    // Part copies are held while the source is replaced under them.
+    proxy.add(Rule::new(
+        Match::method("PUT").header("x-amz-copy-source-range"),
+        usize::MAX,
+        Fault::Delay {
+            for_: Duration::from_millis(400),
+        },
+    ));
+    let mut command = bucket.s3mt();
+    command
+        .args(["--endpoint-url", &proxy.endpoint(), "cp"])
+        .arg(format!("s3://{}/src", bucket.name()))
+        .arg(format!("s3://{}/dst", bucket.name()))
+        .args(["--part-size", "5MiB", "--multipart-threshold", "5MiB"])
+        .args(["--concurrency", "1"]);
+    let child = std::thread::spawn(move || run(&mut command));
+    std::thread::sleep(Duration::from_millis(200));
+    bucket.put_foreign_object("src", b"replaced while it was being copied");
+    let (output, _, stderr) = child.join().unwrap();
+    let kind = bucket.server().kind();
+    if kind.copy_verified_by(true).is_none() {
+        assert_eq!(output.status.code(), Some(7), "no part copies: {stderr}");
+    } else if kind.honours_copy_conditions() {
+        assert_eq!(output.status.code(), Some(6), "{stderr}");
+        assert!(stderr.contains("changed during the copy"), "{stderr}");
+    } else {
+        // The server copied parts of the new source: what it refuses is the copy as a whole.
+        assert!(!output.status.success(), "{stderr}");
+    }
+    assert!(stderr.contains("aborted"), "{stderr}");
+    assert!(bucket.open_uploads().is_empty());
+    assert_eq!(bucket.head_object("dst").0, 404);
+}
+
+#[test]
+fn a_part_copy_refused_once_is_retried() {
+    let bucket = TestBucket::new("copy-retry");
+    let data = source(&bucket, "src", 11 * MIB, 64);
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    proxy.add(Rule::once(
+        Match::method("PUT").header("x-amz-copy-source-range"),
+        Fault::Respond {
+            status: 503,
+            code: "SlowDown",
+        },
+    ));
+    let (output, _, stderr) = run(&mut cp_command(
+        &bucket,
+        Some(&proxy.endpoint()),
+        [
+            &format!("s3://{}/src", bucket.name()),
+            &format!("s3://{}/dst", bucket.name()),
+        ],
+        &[],
+    ));
+    if bucket.server().kind().copy_verified_by(true).is_none() {
+        assert_eq!(output.status.code(), Some(7), "no part copies: {stderr}");
+        return;
+    }
+    assert!(output.status.success(), "{stderr}");
+    let statuses: Vec<Option<u16>> = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.header("x-amz-copy-source-range").is_some())
+        .map(|r| r.status)
+        .collect();
+    assert_eq!(
+        statuses.iter().filter(|s| **s == Some(503)).count(),
+        1,
+        "{statuses:?}"
+    );
+    assert!(read(&bucket, "dst") == data);
+}
+
+#[test]
+fn mv_removes_the_source_only_after_a_verified_copy_in_every_direction() {
+    let bucket = TestBucket::new("mv-directions");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("report.bin");
+    let data = write_random_file(&file, 7 * MIB, 65);
+    let object = format!("s3://{}/inbox/report.bin", bucket.name());
+    // In parts where the server copies parts, else in one CopyObject.
+    let threshold = match bucket.server().kind().copy_verified_by(true) {
+        Some(_) => "5MiB",
+        None => "16MiB",
+    };
+    let mv = |from: &str, to: &str, endpoint: Option<&str>| {
+        let mut command = bucket.s3mt();
+        if let Some(endpoint) = endpoint {
+            command.args(["--endpoint-url", endpoint]);
+        }
+        command
+            .args(["mv", from, to, "--part-size", "5MiB"])
+            .args(["--multipart-threshold", threshold]);
+        run(&mut command)
+    };
+
+    // Up: the file goes once the upload is complete.
+    let (output, _, stderr) = mv(file.to_str().unwrap(), &object, None);
+    assert!(output.status.success(), "{stderr}");
+    assert!(!file.exists(), "the uploaded file was removed");
+    assert!(read(&bucket, "inbox/report.bin") == data);
+
+    // Inside S3, to another key: the source object goes once the copy matches it.
+    let archived = format!("s3://{}/archive/report.bin", bucket.name());
+    let (output, _, stderr) = mv(&object, &archived, None);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(bucket.head_object("inbox/report.bin").0, 404);
+
+    // Down, through a proxy that corrupts every read: nothing is removed.
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    proxy.add(Rule::new(
+        Match::method("GET").header("range"),
+        usize::MAX,
+        Fault::FlipResponseByte { offset: 100 },
+    ));
+    let local = dir.path().join("back.bin");
+    let (output, _, stderr) = mv(&archived, local.to_str().unwrap(), Some(&proxy.endpoint()));
+    assert_eq!(output.status.code(), Some(8), "{stderr}");
+    assert!(!local.exists());
+    assert_eq!(
+        bucket.head_object("archive/report.bin").0,
+        200,
+        "the source stays"
+    );
+
+    // Down for real: the object goes once the file is complete and verified.
+    let (output, _, stderr) = mv(&archived, local.to_str().unwrap(), None);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(std::fs::read(&local).unwrap(), data);
+    assert_eq!(bucket.head_object("archive/report.bin").0, 404);
+}
+
+#[test]
+fn mv_keeps_a_source_it_cannot_verify_the_copy_of() {
+    let bucket = TestBucket::new("mv-unverified");
+    // A multipart object written with no checksum: its ETag is no MD5 of the bytes (but on
+    // rclone, where it is).
+    let first = s3mt_tests::fixture::random_bytes(5 * MIB, 66);
+    bucket.put_foreign_multipart("plain", &[&first, b"tail"]);
+    let dir = tempfile::tempdir().unwrap();
+    let local = dir.path().join("plain");
+    let (output, _, stderr) = run(bucket
+        .s3mt()
+        .args(["mv", &format!("s3://{}/plain", bucket.name())])
+        .arg(&local));
+    if bucket.server().kind().etag_of_multipart_is_md5() {
+        assert!(output.status.success(), "{stderr}");
+        assert_eq!(bucket.head_object("plain").0, 404);
+    } else {
+        assert_eq!(output.status.code(), Some(8), "{stderr}");
+        assert!(stderr.contains("the source was kept"), "{stderr}");
+        assert_eq!(bucket.head_object("plain").0, 200);
+        assert!(local.exists(), "the download itself is complete");
+    }
+}
