@@ -173,6 +173,12 @@ pub struct CpArgs {
     #[argh(option)]
     pub checksum_type: Option<String>,
 
+    /// the most bytes per second all connections move together, both ways, e.g. 100MB/s
+    /// (= 100 MiB/s, as aws-cli reads it) or 200Mbit (default: the profile's s3 max_bandwidth,
+    /// else no cap)
+    #[argh(option)]
+    pub max_bandwidth: Option<String>,
+
     /// attempts per request, the first included (default: 5)
     #[argh(option)]
     pub max_attempts: Option<u32>,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context as _, Result};
-use s3mt_engine::size::{Size, parse_size};
+use s3mt_engine::size::{Size, parse_rate, parse_size};
 use s3mt_engine::{
     Client, ConfigBuilder, MetadataDirective, ObjectOptions, S3Uri, ServerSideEncryption,
     TransferOptions, TransferSummary, Verification, VerifyMode,
@@ -44,6 +44,9 @@ impl Setup {
         if let Some(kind) = &args.checksum_type {
             builder = builder.checksum_type(kind.parse()?);
         }
+        if let Some(rate) = &args.max_bandwidth {
+            builder = builder.max_bandwidth(parse_rate(rate)?);
+        }
         if let Some(attempts) = args.max_attempts {
             builder = builder.max_attempts(attempts);
         }
@@ -69,8 +72,9 @@ impl Setup {
             builder = builder.resume_in(dir);
         }
         let object = object_options(args)?;
-        let settings = report::Settings::from_args(args)?;
+        let mut settings = report::Settings::from_args(args)?;
         let client = Client::new(builder.build()?)?;
+        settings.cap = client.config().max_bandwidth();
         let default_object = object == ObjectOptions::default();
         let options = TransferOptions::default()
             .verify(verify)

@@ -46,6 +46,8 @@ pub struct Settings {
     pub quiet: bool,
     /// A tree's dry run: what would be done is printed, one line each.
     pub dry_run: bool,
+    /// `--max-bandwidth` (or the profile's), in bytes per second, shown beside the rate.
+    pub cap: Option<u64>,
 }
 
 impl Settings {
@@ -97,6 +99,7 @@ impl Settings {
             json: args.json,
             quiet: args.quiet,
             dry_run: args.dry_run,
+            cap: None,
         })
     }
 }
@@ -128,10 +131,10 @@ impl Reporter {
             Mode::None => Box::new(human::NoticesOnly {
                 dry_run: settings.dry_run,
             }),
-            Mode::Bar => Box::new(human::Live::new(false, settings.dry_run)),
-            Mode::PartsLive => Box::new(human::Live::new(true, settings.dry_run)),
-            Mode::PartsBlocks => Box::new(human::Lines::new(true, settings.dry_run)),
-            Mode::Lines => Box::new(human::Lines::new(false, settings.dry_run)),
+            Mode::Bar => Box::new(human::Live::new(false, settings)),
+            Mode::PartsLive => Box::new(human::Live::new(true, settings)),
+            Mode::PartsBlocks => Box::new(human::Lines::new(true, settings)),
+            Mode::Lines => Box::new(human::Lines::new(false, settings)),
             Mode::Json => Box::new(json::Json::default()),
         };
         let (sender, receiver) = crossbeam_channel::unbounded();

@@ -46,6 +46,48 @@ pub fn parse_size(text: &str) -> Result<u64> {
     number.checked_mul(multiplier).ok_or_else(invalid)
 }
 
+/// Parses a rate in bytes per second, aws-cli's `max_bandwidth` forms and the network's:
+/// a size per second (`100MB/s` = 100 MiB/s as aws-cli reads it, `1048576`, `/s` optional), or
+/// bits per second with decimal units (`1Gbit` = 10^9 bits/s, `100Mbit/s`, `500Kbit`). Zero is
+/// refused: a cap of nothing would never finish.
+pub fn parse_rate(text: &str) -> Result<u64> {
+    let invalid = || {
+        Error::invalid(format!(
+            "invalid rate {text:?}: expected bytes per second like 100MB/s or 50MiB, or bits \
+             like 1Gbit or 200Mbit"
+        ))
+    };
+    let trimmed = text.trim();
+    let per_second = trimmed.strip_suffix("/s").unwrap_or(trimmed).trim_end();
+    let lower = per_second.to_ascii_lowercase();
+    let rate = match lower
+        .strip_suffix("bits")
+        .or_else(|| lower.strip_suffix("bit"))
+    {
+        Some(amount) => {
+            let split = amount
+                .find(|c: char| !c.is_ascii_digit())
+                .unwrap_or(amount.len());
+            let (digits, prefix) = amount.split_at(split);
+            let number: u64 = digits.parse().map_err(|_| invalid())?;
+            let multiplier: u64 = match prefix.trim() {
+                "" => 1,
+                "k" => 1_000,
+                "m" => 1_000_000,
+                "g" => 1_000_000_000,
+                "t" => 1_000_000_000_000,
+                _ => return Err(invalid()),
+            };
+            number.checked_mul(multiplier).ok_or_else(invalid)? / 8
+        }
+        None => parse_size(per_second).map_err(|_| invalid())?,
+    };
+    if rate == 0 {
+        return Err(invalid());
+    }
+    Ok(rate)
+}
+
 /// A byte count shown with a binary unit: `16 MiB`, `100.0 MiB` (one decimal unless the count
 /// is a whole number of the unit), `12 B`. A precision fixes the decimals past bytes, for
 /// figures that change while shown: `{:.1}` gives `1.0 KiB`, `412.0 MiB`, `512 B`.
@@ -102,6 +144,23 @@ mod tests {
             "1.5G",
         ] {
             assert!(parse_size(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_are_sizes_per_second_or_decimal_bits() {
+        assert_eq!(parse_rate("100MB/s").unwrap(), 100 * MIB);
+        assert_eq!(parse_rate("100MiB").unwrap(), 100 * MIB);
+        assert_eq!(parse_rate(" 64 KB/s ").unwrap(), 64 * KIB);
+        assert_eq!(parse_rate("1048576").unwrap(), MIB);
+        assert_eq!(parse_rate("1Gbit").unwrap(), 125_000_000);
+        assert_eq!(parse_rate("100Mbit/s").unwrap(), 12_500_000);
+        assert_eq!(parse_rate("500kbits").unwrap(), 62_500);
+        assert_eq!(parse_rate("80bit").unwrap(), 10);
+        for bad in [
+            "", "0", "0MB/s", "4bit", "fast", "1.5Gbit", "5Xbit", "/s", "1Pbit",
+        ] {
+            assert!(parse_rate(bad).is_err(), "{bad}");
         }
     }
 

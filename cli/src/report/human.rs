@@ -8,8 +8,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use s3mt_engine::Event;
 use s3mt_engine::size::Size;
 
-use super::Sink;
 use super::tally::{Files, Tally};
+use super::{Settings, Sink};
 
 /// Columns of a grid written to a log, or to a terminal whose width cannot be had.
 const LOG_WIDTH: usize = 80;
@@ -22,14 +22,16 @@ const GRID_ROWS: usize = 4;
 pub struct Live {
     parts: bool,
     dry_run: bool,
+    cap: Option<u64>,
     bar: Option<ProgressBar>,
 }
 
 impl Live {
-    pub fn new(parts: bool, dry_run: bool) -> Self {
+    pub fn new(parts: bool, settings: &Settings) -> Self {
         Self {
             parts,
-            dry_run,
+            dry_run: settings.dry_run,
+            cap: settings.cap,
             bar: None,
         }
     }
@@ -43,6 +45,9 @@ impl Live {
             "[{bar:40}] {binary_bytes} / {binary_total_bytes} ({percent}%), \
              {decimal_bytes_per_sec}, ETA {eta}"
         });
+        if let Some(cap) = self.cap {
+            template.push_str(&cap_text(cap));
+        }
         if self.parts {
             template.push_str("\n{msg}");
         }
@@ -197,14 +202,16 @@ impl TreeLine {
 pub struct Lines {
     parts: bool,
     dry_run: bool,
+    cap: Option<u64>,
     rate: Rate,
 }
 
 impl Lines {
-    pub fn new(parts: bool, dry_run: bool) -> Self {
+    pub fn new(parts: bool, settings: &Settings) -> Self {
         Self {
             parts,
-            dry_run,
+            dry_run: settings.dry_run,
+            cap: settings.cap,
             rate: Rate::new(),
         }
     }
@@ -230,6 +237,9 @@ impl Sink for Lines {
             return;
         }
         let mut text = format!("s3mt: {}", status(tally, self.rate.per_second(tally.moved)));
+        if let Some(cap) = self.cap {
+            text.push_str(&cap_text(cap));
+        }
         if self.parts && tally.files.is_none() {
             text.push('\n');
             text.push_str(&parts_block(tally, LOG_WIDTH));
@@ -240,6 +250,11 @@ impl Sink for Lines {
     }
 
     fn end(&mut self, _: &Tally) {}
+}
+
+/// ` (cap 52.4 MB/s)`: the bandwidth cap, in the rate's units.
+fn cap_text(bytes_per_second: u64) -> String {
+    format!(" (cap {:.1} MB/s)", bytes_per_second as f64 / 1e6)
 }
 
 /// `12 / 340 files` and the failures, for a tree.

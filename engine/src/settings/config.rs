@@ -58,6 +58,8 @@ pub struct Config {
     pub(crate) system_roots: bool,
     pub(crate) verify_tls: bool,
     pub(crate) proxy: Option<ProxyUrl>,
+    /// Bytes per second all transfers of a client move at most, both ways.
+    pub(crate) max_bandwidth: Option<u64>,
 }
 
 /// A proxy's URL, whose `Debug` leaves out any credentials in it.
@@ -108,6 +110,7 @@ impl Config {
             verify_tls: true,
             proxy: None,
             proxy_variables: None,
+            max_bandwidth: None,
         }
     }
 
@@ -124,6 +127,11 @@ impl Config {
     /// The part size asked for, if any (otherwise chosen per object).
     pub fn part_size(&self) -> Option<u64> {
         self.part_size
+    }
+
+    /// The cap on bytes per second, if any.
+    pub fn max_bandwidth(&self) -> Option<u64> {
+        self.max_bandwidth
     }
 
     pub(crate) fn is_aws_endpoint(&self) -> bool {
@@ -158,6 +166,7 @@ pub struct ConfigBuilder {
     verify_tls: bool,
     proxy: Option<ProxyUrl>,
     proxy_variables: Option<ProxyVariables>,
+    max_bandwidth: Option<u64>,
 }
 
 impl ConfigBuilder {
@@ -290,6 +299,14 @@ impl ConfigBuilder {
         self
     }
 
+    /// Caps the bytes per second that all transfers of the client move together, uploads and
+    /// downloads alike (aws-cli's `max_bandwidth`), however many connections carry them.
+    /// Default: no cap.
+    pub fn max_bandwidth(mut self, bytes_per_second: u64) -> Self {
+        self.max_bandwidth = Some(bytes_per_second);
+        self
+    }
+
     /// Validates the settings.
     pub fn build(self) -> Result<Config> {
         let endpoint_text = self
@@ -325,6 +342,11 @@ impl ConfigBuilder {
                  FULL_OBJECT only, SHA256 COMPOSITE only)",
                 self.checksum_algorithm.s3_name()
             )));
+        }
+        if self.max_bandwidth == Some(0) {
+            return Err(Error::invalid(
+                "the bandwidth cap must be more than 0 bytes per second",
+            ));
         }
         if self.max_attempts == 0 {
             return Err(Error::invalid("max attempts must be at least 1"));
@@ -364,6 +386,7 @@ impl ConfigBuilder {
             system_roots: self.system_roots,
             verify_tls: self.verify_tls,
             proxy,
+            max_bandwidth: self.max_bandwidth,
         })
     }
 }
@@ -411,6 +434,7 @@ mod tests {
         assert!(builder().endpoint("ftp://host").build().is_err());
         assert!(builder().endpoint("not a url").build().is_err());
         assert!(builder().max_attempts(0).build().is_err());
+        assert!(builder().max_bandwidth(0).build().is_err());
         // Combinations S3 refuses, and the defaults of each algorithm.
         let with = |algorithm, kind| {
             builder()

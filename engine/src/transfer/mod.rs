@@ -1,10 +1,11 @@
 //! Transfers: the session the flows share and the context of one object's transfer, the
-//! options and summary, progress events and cancellation, the resume journals, the multipart
+//! options and summary, progress events and cancellation, the bandwidth cap, the resume journals, the multipart
 //! and ranged request layers, the four flows (file and stream, up and down), and the
 //! server-side copy.
 //! Above `s3`, `integrity` and `settings`; below the `Client` façade, which nothing here
 //! imports.
 
+pub(crate) mod bandwidth;
 pub(crate) mod copy_object;
 pub(crate) mod download_file;
 pub(crate) mod download_stream;

@@ -186,7 +186,7 @@ impl Upload<'_> {
             part: part.number,
             bytes: part.len,
         });
-        let attempts = PartAttempts::new(progress, part.number);
+        let attempts = self.transfer.part_attempts(part.number);
         let make_reader = || Box::new(body.reader(&attempts)) as Box<dyn std::io::Read + '_>;
         let call = Call::new(|signer, at| {
             before(&attempts)?;

@@ -1,5 +1,5 @@
 //! The body of one part as it is sent: a range of the source file's map or a stream's buffer,
-//! read out with progress reported every MiB and, for a map, the pages already sent dropped
+//! read out at the pace of the bandwidth cap, with progress reported every MiB and, for a map, the pages already sent dropped
 //! from the process so resident memory stays flat.
 
 use std::io::Read;
@@ -77,7 +77,7 @@ impl Read for PartReader<'_> {
             return Err(std::io::Error::other("cancelled"));
         }
         let remaining = &self.body.bytes[self.position..];
-        let n = remaining.len().min(buf.len());
+        let n = self.attempts.pace(remaining.len().min(buf.len()));
         buf[..n].copy_from_slice(&remaining[..n]);
         self.position += n;
         if self.position - self.released >= REPORT_EVERY || self.position == self.body.bytes.len() {

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use crossbeam_channel::Sender;
 
+use super::bandwidth::BandwidthCap;
 use super::summary::{TransferSummary, TreeAction, TreeSummary};
 use crate::error::{Error, ErrorKind, Result};
 use crate::plan::Part;
@@ -328,16 +329,18 @@ impl Observer for Progress {
 pub(crate) struct PartAttempts<'a> {
     progress: &'a Progress,
     part: u32,
+    bandwidth: Option<&'a BandwidthCap>,
     reported: Cell<u64>,
     /// Whether the last attempt failed on the network (not with a reply from the server).
     network_failed: Cell<bool>,
 }
 
 impl<'a> PartAttempts<'a> {
-    pub fn new(progress: &'a Progress, part: u32) -> Self {
+    pub fn new(progress: &'a Progress, part: u32, bandwidth: Option<&'a BandwidthCap>) -> Self {
         Self {
             progress,
             part,
+            bandwidth,
             reported: Cell::new(0),
             network_failed: Cell::new(false),
         }
@@ -355,6 +358,15 @@ impl<'a> PartAttempts<'a> {
 
     pub fn progress(&self) -> &'a Progress {
         self.progress
+    }
+
+    /// How many of the `wanted` bytes may move now (all of them, or a piece of them once the
+    /// bandwidth cap gave them their turn).
+    pub fn pace(&self, wanted: usize) -> usize {
+        match self.bandwidth {
+            None => wanted,
+            Some(cap) => cap.take(wanted),
+        }
     }
 
     /// Reports `bytes` more of the part moved.

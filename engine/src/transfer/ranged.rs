@@ -184,7 +184,7 @@ impl Download<'_> {
         let headers: Vec<(&str, &str)> = etag.map(|etag| ("if-match", etag)).into_iter().collect();
         let key = self.transfer.key();
         let call = Call::new(|signer, at| Ok(signer.get_whole_object(key, at))).headers(&headers);
-        let attempts = PartAttempts::new(progress, 1);
+        let attempts = self.transfer.part_attempts(1);
         let outcome = self.transfer.requester.call(&call, &attempts, |response| {
             let object = self.remote_object(response)?;
             require_integrity(&object, verify)?;
@@ -262,7 +262,7 @@ impl Download<'_> {
         let call = Call::new(|signer, at| Ok(signer.get_object(key, at)))
             .headers(&headers)
             .expect(&[200, 206]);
-        let attempts = PartAttempts::new(progress, part.number);
+        let attempts = self.transfer.part_attempts(part.number);
         let outcome = self.transfer.requester.call(&call, &attempts, |response| {
             check_range_reply(
                 response.status().as_u16(),
@@ -315,9 +315,9 @@ fn changed(err: Error) -> Error {
     .with_source(err)
 }
 
-/// Reads a reply's body straight into `chunk`, a MiB at a time: each MiB is given to `landed`
-/// (while it is still in the CPU's cache), dropped from memory and reported; the body must end
-/// exactly at the chunk's end.
+/// Reads a reply's body straight into `chunk`, a MiB at a time (or the bandwidth cap's
+/// piece): each is given to `landed` (while it is still in the CPU's cache), dropped from
+/// memory and reported; the body must end exactly at the chunk's end.
 fn land(
     response: &mut Reply,
     chunk: &mut impl Landing,
@@ -328,7 +328,7 @@ fn land(
     let mut done = 0;
     while done < chunk.len() {
         attempts.progress().check_cancelled()?;
-        let end = (done + REPORT_EVERY).min(chunk.len());
+        let end = done + attempts.pace(REPORT_EVERY.min(chunk.len() - done));
         reader.read_exact(&mut chunk[done..end]).map_err(|err| {
             Error::new(
                 ErrorKind::Network,

@@ -4,8 +4,9 @@
 use std::path::Path;
 use std::sync::{Arc, Once};
 
+use super::bandwidth::BandwidthCap;
 use super::journal;
-use super::progress::{Progress, Registration};
+use super::progress::{PartAttempts, Progress, Registration};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::s3::S3Uri;
@@ -25,6 +26,8 @@ pub(crate) struct Session {
     /// The CA certificates every agent of the session trusts, read once.
     roots: Roots,
     pub clock: Arc<dyn Clock>,
+    /// `--max-bandwidth`: the cap every connection's bytes share.
+    pub bandwidth: Option<BandwidthCap>,
     /// Whether the state directory's old journals were cleaned (once per session).
     cleaned: Once,
 }
@@ -44,12 +47,17 @@ impl Session {
             })?;
         let roots = trust_roots(&config);
         let http = Http::new(&config, &roots);
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let bandwidth = config
+            .max_bandwidth
+            .map(|rate| BandwidthCap::new(rate, Arc::clone(&clock)));
         Ok(Self {
             config,
             http,
             pool,
             roots,
-            clock: Arc::new(SystemClock),
+            clock,
+            bandwidth,
             cleaned: Once::new(),
         })
     }
@@ -132,5 +140,10 @@ impl<'a> Transfer<'a> {
 
     pub fn config(&self) -> &'a Config {
         &self.session.config
+    }
+
+    /// The attempts of `part`'s request, its bytes paced by the session's bandwidth cap.
+    pub fn part_attempts(&self, part: u32) -> PartAttempts<'a> {
+        PartAttempts::new(self.progress, part, self.session.bandwidth.as_ref())
     }
 }

@@ -4,6 +4,7 @@
 //! that server does.
 
 mod assumed;
+mod bandwidth;
 mod cli;
 mod copy;
 mod credentials;

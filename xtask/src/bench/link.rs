@@ -151,6 +151,17 @@ impl LinkProxy {
     /// # Errors
     /// When `upstream` is not an `http://host:port` address, or no port can be bound.
     pub fn start(upstream: &str, link: Link) -> io::Result<LinkProxy> {
+        Self::start_with(upstream, link, None)
+    }
+
+    /// A proxy like [`LinkProxy::start`] whose sockets send from a buffer of `send_buffer`
+    /// bytes: what it counts as forwarded has then reached the peer's kernel, not waited in
+    /// its own (which grows to 4 MiB a connection), so the counts are what a wire carries.
+    pub fn metering(upstream: &str, link: Link, send_buffer: usize) -> io::Result<LinkProxy> {
+        Self::start_with(upstream, link, Some(send_buffer))
+    }
+
+    fn start_with(upstream: &str, link: Link, send_buffer: Option<usize>) -> io::Result<LinkProxy> {
         let invalid = || {
             let message = format!("expected an http://host:port upstream, not {upstream:?}");
             io::Error::new(io::ErrorKind::InvalidInput, message)
@@ -172,6 +183,8 @@ impl LinkProxy {
             stopping: AtomicBool::new(false),
             sockets: Mutex::new(HashMap::new()),
             next_connection: AtomicU64::new(0),
+            moved: [AtomicU64::new(0), AtomicU64::new(0)],
+            send_buffer,
         });
         let listener_thread = thread::Builder::new()
             .name(format!("link-proxy-{port}"))
@@ -183,6 +196,16 @@ impl LinkProxy {
             shared,
             listener_thread: Some(listener_thread),
         })
+    }
+
+    /// Bytes written so far towards the server (uploads) and towards the clients (downloads),
+    /// over all connections.
+    pub fn bytes_moved(&self) -> [u64; 2] {
+        let moved = &self.shared.moved;
+        [
+            moved[0].load(Ordering::Relaxed),
+            moved[1].load(Ordering::Relaxed),
+        ]
     }
 
     /// The proxy's address for clients: `http://127.0.0.1:PORT`.
@@ -215,6 +238,10 @@ struct Shared {
     /// Clones of the open (client, upstream) sockets by connection, to shut them down on stop.
     sockets: Mutex<HashMap<u64, (TcpStream, TcpStream)>>,
     next_connection: AtomicU64,
+    /// Bytes written towards the server, and towards the clients.
+    moved: [AtomicU64; 2],
+    /// The sockets' send buffer size, when not the kernel's autotuned one.
+    send_buffer: Option<usize>,
 }
 
 impl Shared {
@@ -281,7 +308,14 @@ fn serve(shared: &Shared, client: TcpStream) {
     // Accepted sockets inherit the listener's nonblocking mode on some systems.
     let registered = [&client, &upstream]
         .into_iter()
-        .try_for_each(|socket| socket.set_nonblocking(false).and(socket.set_nodelay(true)))
+        .try_for_each(|socket| {
+            socket.set_nonblocking(false)?;
+            socket.set_nodelay(true)?;
+            match shared.send_buffer {
+                Some(size) => socket2::SockRef::from(socket).set_send_buffer_size(size),
+                None => Ok(()),
+            }
+        })
         .and_then(|()| Ok((client.try_clone()?, upstream.try_clone()?)))
         .map(|clones| shared.sockets().insert(id, clones));
     // Checked after registering: a stop that came before did not see these sockets.
@@ -296,9 +330,9 @@ fn serve(shared: &Shared, client: TcpStream) {
     let limit = queue_bytes.clamp(QUEUE_BYTES.0, QUEUE_BYTES.1) as usize;
     let queued = [AtomicUsize::new(0), AtomicUsize::new(0)];
     thread::scope(|scope| {
-        for (from, to, queued) in [
-            (&client, &upstream, &queued[0]),
-            (&upstream, &client, &queued[1]),
+        for (from, to, queued, moved) in [
+            (&client, &upstream, &queued[0], &shared.moved[0]),
+            (&upstream, &client, &queued[1], &shared.moved[1]),
         ] {
             let (sender, receiver) = channel();
             let pump = Pump {
@@ -306,6 +340,7 @@ fn serve(shared: &Shared, client: TcpStream) {
                 from,
                 to,
                 queued,
+                moved,
             };
             let spawned = thread::Builder::new()
                 .spawn_scoped(scope, move || pump.read(&sender, limit))
@@ -330,6 +365,8 @@ struct Pump<'a> {
     /// Bytes allocated by the chunks in the queue: it bounds the memory (a count of chunks
     /// would not, and would throttle the link when reads are small).
     queued: &'a AtomicUsize,
+    /// Bytes this direction of every connection has written.
+    moved: &'a AtomicU64,
 }
 
 impl Pump<'_> {
@@ -385,6 +422,9 @@ impl Pump<'_> {
                     next_send = next_send.max(release);
                     let sent = data.chunks(slice).all(|part| {
                         let sent = shared.sleep_until(next_send) && sink.write_all(part).is_ok();
+                        if sent {
+                            self.moved.fetch_add(part.len() as u64, Ordering::Relaxed);
+                        }
                         if let Some(rate) = rate {
                             next_send += Duration::from_secs_f64(part.len() as f64 / rate as f64);
                         }

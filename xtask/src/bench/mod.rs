@@ -2,6 +2,7 @@
 //! peer tools (`--peers`) in one run against the same server, every download checked byte for
 //! byte. Runs are interleaved (A B A B ...) after a warm-up, so drift hits every tool alike.
 
+mod bandwidth;
 mod foreign;
 mod link;
 mod measure;
@@ -86,11 +87,21 @@ pub struct BenchArgs {
     #[argh(switch)]
     no_foreign: bool,
 
+    /// measure --max-bandwidth instead: each cap (comma-separated rates like 10MB/s, 200Mbit,
+    /// or max for 90% of the uncapped rate) up and down through the link proxy, which counts
+    /// the bytes it forwards (e.g. 10000000,50000000,100000000,250000000,max)
+    #[argh(option)]
+    caps: Option<String>,
+
     /// with --tree: multiply every tree's file count by this, e.g. 0.1 for a quick run
     /// (default: 1)
     #[argh(option, default = "1.0")]
     tree_scale: f64,
 }
+
+/// The link proxy's send buffers when it measures caps: 64 KiB (the kernel doubles it), so
+/// what it counts as sent has reached the client's kernel.
+const CAPS_SEND_BUFFER: usize = 64 * 1024;
 
 /// A tool with its settings: one row pair (upload, download) per size in the table.
 #[derive(Debug, Clone)]
@@ -185,15 +196,67 @@ pub fn run(args: BenchArgs) -> Result<()> {
         )?),
         None => None,
     };
+    let link = match (&args.caps, link) {
+        // The caps are measured at the proxy: an unlimited one when no link was asked for.
+        (Some(_), None) => Some(Link::parse("0ms,unlimited")?),
+        (_, link) => link,
+    };
     let proxy = match link {
         Some(link) => {
-            let proxy = LinkProxy::start(&target.endpoint, link)?;
+            let proxy = match args.caps {
+                Some(_) => LinkProxy::metering(&target.endpoint, link, CAPS_SEND_BUFFER)?,
+                None => LinkProxy::start(&target.endpoint, link)?,
+            };
             eprintln!("emulated link: {link}, through {}", proxy.endpoint());
             target.endpoint = proxy.endpoint();
             Some(proxy)
         }
         None => None,
     };
+
+    if let (Some(caps), Some(proxy)) = (&args.caps, &proxy) {
+        let scratch = tempfile_dir(&out_dir)?;
+        let data_dir = out_dir.join("data");
+        let command = |direction, target: &Target, local: &Path, cap: Option<u64>| {
+            let object = format!("s3://{}/{}", target.bucket, target.key);
+            let local = local.to_string_lossy().into_owned();
+            let (source, destination) = match direction {
+                Direction::Upload => (local, object),
+                Direction::Download => (object, local),
+            };
+            let mut command = s3mt_base(&s3mt, target, &scratch);
+            command
+                .arg("cp")
+                .args([&source, &destination])
+                .args(["--part-size", &tuning.part_size.to_string()])
+                .args(["--concurrency", &tuning.concurrency.to_string()])
+                .args(["--progress", "none"]);
+            if let Some(cap) = cap {
+                command.args(["--max-bandwidth", &cap.to_string()]);
+            }
+            command
+        };
+        let figures = bandwidth::run(
+            caps,
+            proxy,
+            &target,
+            &|size| data_file(&data_dir, size),
+            &scratch,
+            &command,
+        )?;
+        let _ = std::fs::remove_dir_all(&scratch);
+        let header = format!(
+            "s3mt --max-bandwidth: each cap one upload and one download through the link proxy \
+             ({server_label} on loopback, {} in flight), the proxy's byte counts sampled every \
+             50 ms; the first rows are the uncapped rate, and max caps at 90% of it.\n\n",
+            tuning.concurrency
+        );
+        let table = format!("{header}{}", bandwidth::markdown(&figures));
+        println!("{table}");
+        std::fs::write(out_dir.join("caps.md"), &table)?;
+        eprintln!("written: target/bench/caps.md");
+        return Ok(());
+    }
 
     if args.tree {
         ensure!(args.tree_scale > 0.0, "--tree-scale must be positive");

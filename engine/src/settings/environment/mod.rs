@@ -23,7 +23,7 @@ use super::proxy::ProxyVariables;
 use super::service_http::ServiceAccess;
 use super::tls;
 use crate::error::{Error, Result};
-use crate::size::parse_size;
+use crate::size::{parse_rate, parse_size};
 use shared_files::{ProfileView, SharedFiles};
 
 /// Values given explicitly, e.g. by command-line flags: each wins over the environment and the
@@ -177,8 +177,8 @@ fn ca_bundle(
 }
 
 /// aws-cli's transfer settings in the profile's `s3` section: `max_concurrent_requests`,
-/// `multipart_chunksize` and `multipart_threshold` (sizes with aws-cli's binary units, as
-/// everywhere in s3mt; validated later, by `build`).
+/// `multipart_chunksize`, `multipart_threshold` (sizes with aws-cli's binary units, as
+/// everywhere in s3mt; validated later, by `build`) and `max_bandwidth` (a rate).
 fn transfer_settings(
     mut builder: ConfigBuilder,
     profile: &ProfileView<'_>,
@@ -202,6 +202,10 @@ fn transfer_settings(
         builder = builder.multipart_threshold(
             parse_size(text).map_err(|_| invalid("multipart_threshold", text))?,
         );
+    }
+    if let Some(text) = setting("max_bandwidth") {
+        builder =
+            builder.max_bandwidth(parse_rate(text).map_err(|_| invalid("max_bandwidth", text))?);
     }
     Ok(builder)
 }

@@ -42,6 +42,7 @@ s3 =
     max_concurrent_requests = 20
     multipart_chunksize = 64MB
     multipart_threshold = 8388608
+    max_bandwidth = 50MB/s
 
 [profile mistuned]
 aws_access_key_id = TUNED
@@ -302,6 +303,11 @@ fn aws_cli_transfer_settings_in_the_profile_apply() {
     assert_eq!(tuned.concurrency, 20);
     assert_eq!(tuned.part_size, Some(64 << 20), "aws-cli's MB is a MiB");
     assert_eq!(tuned.multipart_threshold, 8 << 20);
+    assert_eq!(
+        tuned.max_bandwidth,
+        Some(50 << 20),
+        "aws-cli's MB/s is a MiB/s"
+    );
     let err = resolve_with(&profile("mistuned"), &[], &home).unwrap_err();
     assert!(
         err.to_string().contains("multipart_chunksize \"lots\""),
