@@ -299,8 +299,8 @@ impl CpVariant for MoveCommand {
     const COMMAND: &'static argh::CommandInfo = &argh::CommandInfo {
         name: "mv",
         short: &'\0',
-        description: "Move a file or object: copy it, then delete the source once the copy is \
-                      complete and verified.",
+        description: "Move a file or object (or with --recursive a tree): copy it, then delete \
+                      the source once the copy is complete and verified.",
     };
     const EXAMPLES: &'static str = "\
   Move a finished file up (deleted locally once the upload is verified):
@@ -308,7 +308,10 @@ impl CpVariant for MoveCommand {
 
   Move an object down, or to another bucket inside S3:
   s3mt mv s3://my-bucket/inbox/report.pdf ./reports/
-  s3mt mv s3://my-bucket/inbox/report.pdf s3://archive-bucket/2026/";
+  s3mt mv s3://my-bucket/inbox/report.pdf s3://archive-bucket/2026/
+
+  Move a directory's finished runs up, file by file:
+  s3mt mv --recursive ./runs s3://my-bucket/runs/ --exclude '*.tmp'";
 }
 
 impl<K: CpVariant> FromArgs for CpLike<K> {

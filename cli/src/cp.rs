@@ -16,6 +16,7 @@ use s3mt_engine::{
 use crate::args::{CpArgs, STDIO};
 use crate::exit::{SourceKept, UsageError};
 use crate::report::{self, Reporter};
+use crate::tree::TreeCommand;
 
 /// What every `cp` and `sync` needs, from the options they share: the client, the transfer
 /// options (verification, object options, cancellation on Ctrl-C), and how to report.
@@ -106,10 +107,12 @@ impl Setup {
 pub fn run(builder: ConfigBuilder, args: CpArgs, raw: &[&str], moving: bool) -> Result<()> {
     let command = if moving { "mv" } else { "cp" };
     if args.recursive {
-        if moving {
-            return Err(UsageError::new("mv --recursive is not supported yet").into());
-        }
-        return crate::tree::run(builder, args, false, raw);
+        let kind = if moving {
+            TreeCommand::Move
+        } else {
+            TreeCommand::Copy
+        };
+        return crate::tree::run(builder, args, kind, raw);
     }
     crate::tree::refuse_tree_options(&args, &format!("{command} without --recursive"))?;
     if moving && (args.source == STDIO || args.destination == STDIO) {

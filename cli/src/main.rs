@@ -73,7 +73,7 @@ fn run(args: Args, raw: &[&str]) -> Result<()> {
     let builder = config_builder(&args)?;
     match args.command {
         Command::Cp(cp) => cp::run(builder, cp, raw, false),
-        Command::Sync(CpLike(sync, _)) => tree::run(builder, sync, true, raw),
+        Command::Sync(CpLike(sync, _)) => tree::run(builder, sync, tree::TreeCommand::Sync, raw),
         Command::Mv(CpLike(mv, _)) => cp::run(builder, mv, raw, true),
         Command::Ls(ls) => ls::run(builder, &ls),
         Command::Rm(rm) => rm::run(builder, &rm, raw),

@@ -1,5 +1,6 @@
-//! `s3mt cp --recursive` and `s3mt sync`: turns the arguments into a tree upload or download,
-//! reports its progress, and prints the summary with every path that failed or was skipped.
+//! `s3mt cp --recursive`, `s3mt sync` and `s3mt mv --recursive`: turns the arguments into a
+//! tree upload or download, reports its progress, and prints the summary with every path that
+//! failed or was skipped.
 
 use std::io::Read as _;
 use std::path::PathBuf;
@@ -13,10 +14,31 @@ use crate::cp::Setup;
 use crate::exit::{TreeIncomplete, UsageError};
 use crate::report::{self, Reporter};
 
-/// Runs `cp --recursive` (or `sync` when `sync`); `raw` is the command line as typed, for the
-/// order of the filters.
-pub fn run(builder: ConfigBuilder, args: CpArgs, sync: bool, raw: &[&str]) -> Result<()> {
-    let command = if sync { "sync" } else { "cp --recursive" };
+/// Which tree command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TreeCommand {
+    /// `cp --recursive`: everything under the source.
+    Copy,
+    /// `sync`: what is missing or differs.
+    Sync,
+    /// `mv --recursive`: everything, each source removed once its copy is verified.
+    Move,
+}
+
+impl TreeCommand {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Copy => "cp --recursive",
+            Self::Sync => "sync",
+            Self::Move => "mv --recursive",
+        }
+    }
+}
+
+/// Runs a tree command; `raw` is the command line as typed, for the order of the filters.
+pub fn run(builder: ConfigBuilder, args: CpArgs, kind: TreeCommand, raw: &[&str]) -> Result<()> {
+    let command = kind.name();
+    let sync = kind == TreeCommand::Sync;
     if !sync {
         for (given, flag) in [
             (args.delete, "--delete"),
@@ -46,7 +68,8 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, sync: bool, raw: &[&str]) -> Re
         .filters(filters(raw)?)
         .dry_run(args.dry_run)
         .no_follow_symlinks(args.no_follow_symlinks)
-        .delete(args.delete);
+        .delete(args.delete)
+        .remove_sources(kind == TreeCommand::Move);
     if sync {
         tree = tree.sync(compare);
     }
@@ -115,7 +138,7 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, sync: bool, raw: &[&str]) -> Re
             "{command}: {} -> {}: {}",
             args.source,
             args.destination,
-            describe(&summary)
+            describe(&summary, kind)
         );
     }
     if summary.failed.is_empty() && summary.skipped.is_empty() {
@@ -192,10 +215,15 @@ fn read_list(list: &str) -> Result<Vec<String>> {
 
 /// `12 files (1.2 GiB) copied, 3 deleted, 100 unchanged, 1 skipped, 2 failed in 3.21 s
 /// (372.1 MB/s)`; a dry run says what would be.
-fn describe(summary: &TreeSummary) -> String {
+fn describe(summary: &TreeSummary, kind: TreeCommand) -> String {
     let would = if summary.dry_run { "would be " } else { "" };
+    let done = if kind == TreeCommand::Move {
+        "moved"
+    } else {
+        "copied"
+    };
     let mut text = format!(
-        "{} file(s) ({}) {would}copied",
+        "{} file(s) ({}) {would}{done}",
         summary.copied,
         Size(summary.bytes)
     );

@@ -234,6 +234,11 @@ pub enum Verification {
 }
 
 impl Verification {
+    /// Whether something checked the bytes: what `mv` requires before it removes a source.
+    pub fn checked(&self) -> bool {
+        !matches!(self, Self::Unverified | Self::CopyUnchecked)
+    }
+
     /// A short name of what was checked against, for JSON (`s3mt_record`, `full_object`,
     /// `composite`, `etag_md5`, `none`; uploads: `sent_with_checksums`,
     /// `sent_without_record`; copies: `copy_full_object`, `copy_etag_md5`, `copy_unchecked`).

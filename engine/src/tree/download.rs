@@ -15,6 +15,7 @@ use super::options::{Compare, TreeOptions};
 use super::run::{Direction, FileJob, Tree};
 use super::walk::{Found, LocalFile, Walk};
 use crate::error::{Error, Result};
+use crate::integrity::Verification;
 use crate::s3::S3Uri;
 use crate::transfer::download_file::{DownloadOptions, download_file, sync_directory_of};
 use crate::transfer::progress::Progress;
@@ -115,7 +116,7 @@ impl Direction for Down {
             .is_some_and(|at| same_time(at, local.modified)))
     }
 
-    fn copy(&self, file: &FileJob<'_>, object: &ObjectEntry) -> Result<u64> {
+    fn copy(&self, file: &FileJob<'_>, object: &ObjectEntry) -> Result<(u64, Verification)> {
         let path = place(file.tree.root, &object.path)?;
         let options = DownloadOptions {
             verify: file.tree.options.transfer.verify,
@@ -130,7 +131,14 @@ impl Direction for Down {
                 break;
             }
         }
-        Ok(summary.bytes)
+        Ok((summary.bytes, summary.verification))
+    }
+
+    fn remove_source(&self, file: &FileJob<'_>, _: &ObjectEntry) -> Result<()> {
+        file.transfer
+            .requester
+            .delete_object(file.transfer.key())
+            .map_err(|err| err.context("downloaded, but cannot delete the object"))
     }
 
     fn delete(&self, tree: &Tree<'_>, local: &LocalFile) -> Result<()> {

@@ -27,6 +27,7 @@ pub struct TreeOptions {
     pub(crate) dry_run: bool,
     pub(crate) no_follow_symlinks: bool,
     pub(crate) files_from: Option<Vec<String>>,
+    pub(crate) remove_sources: bool,
 }
 
 impl TreeOptions {
@@ -60,6 +61,15 @@ impl TreeOptions {
     /// the filters or the shard leave out). Default: off.
     pub fn delete(mut self, delete: bool) -> Self {
         self.delete = delete;
+        self
+    }
+
+    /// Moves instead of copying (`mv --recursive`): each source file or object is removed once
+    /// its copy is complete and verified (an upload checked by the server, a download against
+    /// the object's integrity data); a copy nothing could verify keeps its source and counts
+    /// as failed. Default: off.
+    pub fn remove_sources(mut self, remove: bool) -> Self {
+        self.remove_sources = remove;
         self
     }
 

@@ -10,7 +10,8 @@ use std::time::Instant;
 use super::decide::{Planner, Step};
 use super::merge::{Listed, Pair};
 use super::options::TreeOptions;
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
+use crate::integrity::Verification;
 use crate::s3::S3Uri;
 use crate::s3::call::Requester;
 use crate::s3::http::Http;
@@ -51,8 +52,11 @@ pub(crate) trait Direction: Sync {
         destination: &Self::Destination,
     ) -> Result<bool>;
 
-    /// Copies the source to the destination; the bytes copied.
-    fn copy(&self, file: &FileJob<'_>, source: &Self::Source) -> Result<u64>;
+    /// Copies the source to the destination: the bytes copied, and how they were checked.
+    fn copy(&self, file: &FileJob<'_>, source: &Self::Source) -> Result<(u64, Verification)>;
+
+    /// Removes the source once its copy is complete and checked (`mv --recursive`).
+    fn remove_source(&self, file: &FileJob<'_>, source: &Self::Source) -> Result<()>;
 
     /// Deletes what exists only at the destination.
     fn delete(&self, tree: &Tree<'_>, destination: &Self::Destination) -> Result<()>;
@@ -182,7 +186,18 @@ impl<'a> Tree<'a> {
             if self.options.dry_run {
                 return Ok(Some(D::size(source).unwrap_or_default()));
             }
-            direction.copy(file, source).map(Some)
+            let (bytes, verification) = direction.copy(file, source)?;
+            if self.options.remove_sources {
+                if !verification.checked() {
+                    return Err(Error::new(
+                        ErrorKind::Integrity,
+                        "copied, but the source is kept: nothing could verify the copy (no \
+                         checksum, no MD5 ETag)",
+                    ));
+                }
+                direction.remove_source(file, source)?;
+            }
+            Ok(Some(bytes))
         });
         match outcome {
             Ok(None) => {}

@@ -10,7 +10,8 @@ use super::merge::{Pair, merge};
 use super::options::TreeOptions;
 use super::run::{Direction, FileJob, Tree};
 use super::walk::{Found, LocalFile, Walk};
-use crate::error::Result;
+use crate::error::{Error, Result};
+use crate::integrity::Verification;
 use crate::integrity::expected::Expected;
 use crate::s3::S3Uri;
 use crate::transfer::options::VerifyMode;
@@ -123,10 +124,20 @@ impl Direction for Up {
         ))
     }
 
-    fn copy(&self, file: &FileJob<'_>, local: &LocalFile) -> Result<u64> {
+    fn copy(&self, file: &FileJob<'_>, local: &LocalFile) -> Result<(u64, Verification)> {
         let path = file.tree.root.join(&local.path);
         let summary = upload_file(&file.transfer, &path, &file.tree.options.transfer.object)?;
-        Ok(summary.bytes)
+        Ok((summary.bytes, summary.verification))
+    }
+
+    fn remove_source(&self, file: &FileJob<'_>, local: &LocalFile) -> Result<()> {
+        let path = file.tree.root.join(&local.path);
+        std::fs::remove_file(&path).map_err(|err| {
+            Error::local_io(
+                format_args!("uploaded, but cannot remove {}", path.display()),
+                err,
+            )
+        })
     }
 
     fn delete(&self, tree: &Tree<'_>, object: &ObjectEntry) -> Result<()> {
