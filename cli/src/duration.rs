@@ -50,4 +50,37 @@ mod tests {
         let err = parse("--expires", "soon").unwrap_err().to_string();
         assert!(err.starts_with("--expires \"soon\": expected"), "{err}");
     }
+
+    // Properties (issue 21's fuzzing): `PROPTEST_CASES` sets how many cases each runs.
+    use proptest::prelude::*;
+    use proptest::test_runner::Config;
+
+    proptest! {
+        #![proptest_config(Config { failure_persistence: None, ..Config::default() })]
+
+        #[test]
+        fn any_text_is_a_duration_or_a_usage_error_naming_the_option(
+            text in prop_oneof![any::<String>(), "[0-9smhdw .+-]{0,24}", "[0-9]{15,25}[smhd]?"],
+        ) {
+            if let Err(err) = parse("--x", &text) {
+                prop_assert!(err.to_string().starts_with("--x "), "{}", err);
+            }
+        }
+
+        /// A number and a unit are that many seconds, or an error (never a panic or a wrapped
+        /// value) when they overflow.
+        #[test]
+        fn a_number_and_a_unit_are_its_seconds_or_an_overflow_error(
+            number in prop_oneof![any::<u64>(), 0u64..1_000_000],
+            (unit, scale) in prop::sample::select(
+                &[("", 1u64), ("s", 1), ("m", 60), ("h", 3600), ("d", 86_400)][..]
+            ),
+            before in "[ \t]{0,2}",
+            after in "[ \t\n]{0,2}",
+        ) {
+            let text = format!("{before}{number}{unit}{after}");
+            let seconds = parse("--x", &text).ok().map(|duration| duration.as_secs());
+            prop_assert_eq!(seconds, number.checked_mul(scale), "{:?}", text);
+        }
+    }
 }

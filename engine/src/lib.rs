@@ -39,6 +39,8 @@ mod error;
 mod integrity;
 mod mapped;
 pub mod plan;
+#[cfg(test)]
+mod properties;
 mod s3;
 mod settings;
 mod sigv4;

@@ -236,9 +236,9 @@ pub(crate) fn redact(text: &str) -> String {
 }
 
 /// Every `scheme://user:password@` in `text` with its user and password replaced (a proxy's URL
-/// in an error).
+/// in an error), in words split after any whitespace (a message may run over several lines).
 fn redact_userinfo_anywhere(text: &str) -> String {
-    text.split(' ')
+    text.split_inclusive(char::is_whitespace)
         .map(|word| {
             if word.contains("://") && word.contains('@') {
                 redact_userinfo(word)
@@ -246,8 +246,7 @@ fn redact_userinfo_anywhere(text: &str) -> String {
                 word.to_owned()
             }
         })
-        .collect::<Vec<_>>()
-        .join(" ")
+        .collect()
 }
 
 /// Passes responses with an `expected` status; turns others into a typed error from the S3
@@ -422,5 +421,18 @@ mod tests {
             !shown.contains("pa55") && shown.contains("http://REDACTED@127.0.0.1:3128"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn proxy_credentials_on_a_line_of_their_own_are_redacted() {
+        // Found by properties::redaction_never_panics_and_removes_secrets: words were split at
+        // spaces only, so a second URL after a line break kept its password.
+        let text = "\nhttp://REDACTED@proxy:3128/\nhttps://u:Aa%%0+aa00%0@p:3128\n";
+        assert_eq!(
+            redact(text),
+            "\nhttp://REDACTED@proxy:3128/\nhttps://REDACTED@p:3128\n"
+        );
+        let tabbed = redact("proxy:\thttp://user:pa55@h:3128\tsaid 407");
+        assert_eq!(tabbed, "proxy:\thttp://REDACTED@h:3128\tsaid 407");
     }
 }

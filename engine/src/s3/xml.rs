@@ -25,6 +25,14 @@ fn child_text(node: Node<'_, '_>, name: &str) -> Option<String> {
         .map(|n| n.text().unwrap_or_default().trim().to_owned())
 }
 
+/// The exact text of the first descendant element named `name`: a key, whose spaces (and any
+/// other whitespace) at either end are part of it.
+fn child_key(node: Node<'_, '_>, name: &str) -> Option<String> {
+    node.descendants()
+        .find(|n| n.is_element() && n.tag_name().name() == name)
+        .map(|n| n.text().unwrap_or_default().to_owned())
+}
+
 /// Elements directly below `node` named `name`.
 fn children<'a, 'input>(
     node: Node<'a, 'input>,
@@ -109,7 +117,7 @@ pub fn parse_delete_errors(text: &str) -> Result<Vec<KeyError>> {
     let document = parse(text)?;
     Ok(children(document.root_element(), "Error")
         .map(|error| KeyError {
-            key: child_text(error, "Key").unwrap_or_default(),
+            key: child_key(error, "Key").unwrap_or_default(),
             code: child_text(error, "Code").unwrap_or_default(),
             message: child_text(error, "Message").unwrap_or_default(),
         })
@@ -191,10 +199,14 @@ pub fn root_is(body: &str, name: &str) -> bool {
     parse(body).is_ok_and(|doc| doc.root_element().tag_name().name() == name)
 }
 
+/// `text` as element content that an XML reader gives back unchanged: markup escaped, and a
+/// carriage return as a reference, since readers turn a literal one into a line feed (a key
+/// `a\rb` would otherwise name `a\nb`).
 fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
+            '\r' => out.push_str("&#13;"),
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
@@ -223,7 +235,7 @@ pub fn parse_list_uploads(body: &str) -> Result<Page<MultipartUpload, (String, S
     let root = doc.root_element();
     let uploads = children(root, "Upload")
         .map(|upload| MultipartUpload {
-            key: child_text(upload, "Key").unwrap_or_default(),
+            key: child_key(upload, "Key").unwrap_or_default(),
             upload_id: child_text(upload, "UploadId").unwrap_or_default(),
             initiated: child_text(upload, "Initiated"),
         })
@@ -285,7 +297,7 @@ pub fn parse_listing(body: &str) -> Result<Page<Listing, String>> {
         .is_some_and(|text| text.trim().eq_ignore_ascii_case("url"));
     let objects = children(root, "Contents")
         .map(|object| {
-            let key = child_text(object, "Key").unwrap_or_default();
+            let key = child_key(object, "Key").unwrap_or_default();
             let size = child_text(object, "Size").unwrap_or_default();
             Ok(Listing::Object(ObjectInfo {
                 key: if url_encoded { url_decode(&key) } else { key },
@@ -301,7 +313,7 @@ pub fn parse_listing(body: &str) -> Result<Page<Listing, String>> {
         })
         .collect::<Result<Vec<_>>>()?;
     let prefixes = children(root, "CommonPrefixes").filter_map(|prefixes| {
-        let prefix = child_text(prefixes, "Prefix").filter(|prefix| !prefix.is_empty())?;
+        let prefix = child_key(prefixes, "Prefix").filter(|prefix| !prefix.is_empty())?;
         Some(Listing::Prefix(if url_encoded {
             url_decode(&prefix)
         } else {
@@ -335,23 +347,28 @@ fn url_decode(text: &str) -> String {
     while index < bytes.len() {
         match bytes[index] {
             b'+' => out.push(b' '),
-            b'%' => {
-                let byte = text
-                    .get(index + 1..index + 3)
-                    .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-                match byte {
-                    Some(byte) => {
-                        out.push(byte);
-                        index += 2;
-                    }
-                    None => out.push(b'%'),
+            // Two hex digits exactly: `u8::from_str_radix` would also take a sign (`%+1`).
+            b'%' => match (
+                hex_digit(bytes.get(index + 1)),
+                hex_digit(bytes.get(index + 2)),
+            ) {
+                (Some(high), Some(low)) => {
+                    out.push(high << 4 | low);
+                    index += 2;
                 }
-            }
+                _ => out.push(b'%'),
+            },
             byte => out.push(byte),
         }
         index += 1;
     }
     String::from_utf8(out).unwrap_or_else(|_| text.to_owned())
+}
+
+/// The value of an ASCII hex digit.
+fn hex_digit(byte: Option<&u8>) -> Option<u8> {
+    let digit = char::from(*byte?).to_digit(16)?;
+    u8::try_from(digit).ok()
 }
 
 #[cfg(test)]
@@ -555,6 +572,15 @@ mod tests {
     }
 
     #[test]
+    fn an_escape_is_a_percent_and_two_hex_digits_not_a_signed_number() {
+        // Found by properties::url_encoded_keys_decode_only_their_escapes: `%+1` was read as
+        // the byte 1 (`u8::from_str_radix` takes a `+`), not kept as text.
+        let body = "<ListBucketResult><EncodingType>url</EncodingType>\
+            <Contents><Key>%+1%-1%2</Key><Size>1</Size></Contents></ListBucketResult>";
+        assert_eq!(parse_list_objects(body).unwrap().items[0].key, "% 1%-1%2");
+    }
+
+    #[test]
     fn delete_bodies_escape_keys_and_replies_name_what_was_refused() {
         let body = delete_body(&["a&b".to_owned(), "c<d>".to_owned()]);
         assert_eq!(
@@ -577,6 +603,41 @@ mod tests {
         );
         assert!(parse_delete_errors("<DeleteResult/>").unwrap().is_empty());
         assert!(parse_delete_errors("not xml").is_err());
+    }
+
+    #[test]
+    fn keys_keep_the_whitespace_at_their_ends() {
+        // Found by properties::a_listing_page_reads_back_as_the_server_wrote_it: a server that
+        // does not url-encode listed the key " " and it was read as "".
+        let listing = "<ListBucketResult><Contents><Key> </Key><Size>0</Size></Contents>\
+            <CommonPrefixes><Prefix> p/ </Prefix></CommonPrefixes></ListBucketResult>";
+        let items = parse_listing(listing).unwrap().items;
+        assert!(matches!(&items[0], Listing::Object(object) if object.key == " "));
+        assert_eq!(items[1], Listing::Prefix(" p/ ".into()));
+        // properties::list_parts_and_uploads_pages_read_back: the key "\r" read as "".
+        let uploads = "<ListMultipartUploadsResult><Upload><Key>&#13;</Key>\
+            <UploadId>_</UploadId></Upload></ListMultipartUploadsResult>";
+        assert_eq!(parse_list_uploads(uploads).unwrap().items[0].key, "\r");
+        // properties::error_and_copy_replies_read_back: the refused key "\t" named as "".
+        let refused = "<DeleteResult><Error><Key>\t</Key><Code>a</Code></Error></DeleteResult>";
+        assert_eq!(parse_delete_errors(refused).unwrap()[0].key, "\t");
+    }
+
+    #[test]
+    fn a_carriage_return_in_a_key_is_sent_as_a_reference() {
+        // Found by properties::the_bodies_s3mt_writes_read_back: DeleteObjects of the key "\r"
+        // asked the server to delete "\n" (XML readers normalise a literal carriage return).
+        let body = delete_body(&["\r".to_owned(), "a\r\nb".to_owned()]);
+        assert!(body.contains("<Key>&#13;</Key>"), "{body}");
+        let document = Document::parse(&body).unwrap();
+        let keys: Vec<&str> = document
+            .descendants()
+            .filter(|node| node.has_tag_name("Key"))
+            .filter_map(|node| node.text())
+            .collect();
+        assert_eq!(keys, ["\r", "a\r\nb"]);
+        let tagging = tagging_body("k", "v\r1");
+        assert_eq!(parse_tag(&tagging, "k").unwrap().as_deref(), Some("v\r1"));
     }
 
     #[test]

@@ -10,7 +10,7 @@ mod content;
 mod decide;
 mod download;
 pub(crate) mod filter;
-mod keys;
+pub(crate) mod keys;
 mod listing;
 mod merge;
 pub(crate) mod options;
