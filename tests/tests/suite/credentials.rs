@@ -351,27 +351,36 @@ fn credentials_from_the_container_endpoint_are_replaced_mid_transfer() {
             .args(crate::CP_ARGS),
         bucket.server().spare_credentials(0).1,
     );
-    let signers: Vec<Option<String>> = proxy
-        .requests()
-        .into_iter()
-        .filter(|request| request.has_query("partNumber"))
-        .map(|request| request.access_key)
+    // Who signed each request in the order they came. The first is signed the moment the
+    // first credentials arrive; a part must be signed by the second. (Counting parts alone
+    // would not do: a slow CreateMultipartUpload, as moto's under load, can outlast the first
+    // credentials' second, and then every part is rightly signed by the second.)
+    let requests = proxy.requests();
+    let signers: Vec<Option<String>> = requests
+        .iter()
+        .map(|request| request.access_key.clone())
         .collect();
     let first = bucket.server().spare_credentials(0).0;
     let second = bucket.server().spare_credentials(1).0;
     let switch = signers
         .iter()
         .position(|key| key.as_deref() == Some(second))
-        .unwrap_or_else(|| panic!("the second credentials never signed a part: {signers:?}"));
+        .unwrap_or_else(|| panic!("the second credentials never signed: {signers:?}"));
     assert!(
         switch > 0,
-        "the first credentials signed no part: {signers:?}"
+        "the first credentials signed nothing: {signers:?}"
     );
     assert!(
         signers[..switch]
             .iter()
             .all(|key| key.as_deref() == Some(first)),
         "{signers:?}"
+    );
+    assert!(
+        requests
+            .iter()
+            .any(|r| r.has_query("partNumber") && r.access_key.as_deref() == Some(second)),
+        "the second credentials signed no part: {signers:?}"
     );
     assert!(endpoint.credentials_served() >= 2);
 }
