@@ -1,5 +1,5 @@
 //! `s3mt cp --recursive`, `s3mt sync` and `s3mt mv --recursive`: turns the arguments into a
-//! tree upload or download, reports its progress, and prints the summary with every path that
+//! tree upload, download or copy inside S3, reports its progress, and prints the summary with every path that
 //! failed or was skipped.
 
 use std::io::Read as _;
@@ -84,9 +84,7 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, kind: TreeCommand, raw: &[&str]
         (true, false) => {
             Direction::Download(args.source.parse()?, PathBuf::from(&args.destination))
         }
-        (true, true) => {
-            return Err(UsageError::new("copying from S3 to S3 is not supported yet").into());
-        }
+        (true, true) => Direction::Between(args.source.parse()?, args.destination.parse()?),
         (false, false) => {
             return Err(UsageError::new(
                 "one of SRC and DST must be an s3://bucket/prefix address",
@@ -114,6 +112,7 @@ pub fn run(builder: ConfigBuilder, args: CpArgs, kind: TreeCommand, raw: &[&str]
         Direction::Download(source, destination) => {
             client.download_tree(source, destination, &tree)
         }
+        Direction::Between(source, destination) => client.copy_tree(source, destination, &tree),
     };
     // The last sender goes with the options, so the reporter cannot wait for more events.
     drop(tree);
@@ -177,6 +176,8 @@ pub fn refuse_tree_options(args: &CpArgs, what: &str) -> Result<()> {
 enum Direction {
     Upload(PathBuf, S3Uri),
     Download(S3Uri, PathBuf),
+    /// Inside S3, by server-side copies.
+    Between(S3Uri, S3Uri),
 }
 
 /// The `--exclude` and `--include` rules in the order they were typed (argh keeps each

@@ -188,6 +188,27 @@ impl Client {
         }))
     }
 
+    /// Copies the objects under `source` to keys under `destination` (buckets or prefixes, as
+    /// for [`Client::upload_tree`]) inside S3, each by a server-side copy: all of them, or with
+    /// [`TreeOptions::sync`] only what is missing or differs (a different size, a source
+    /// written after its copy, or with [`Compare::Checksum`](crate::Compare) checksums that
+    /// differ). Prefixes of one bucket where one holds the other are refused.
+    pub fn copy_tree(
+        &self,
+        source: &S3Uri,
+        destination: &S3Uri,
+        options: &TreeOptions,
+    ) -> Result<TreeSummary> {
+        let progress = options.transfer.to_progress();
+        let outcome = tree_prefix(source).and_then(|from| {
+            let to = tree_prefix(destination)?;
+            tree::copy_tree(&self.session, from, to, options, &progress)
+        });
+        progress.finish_tree(
+            outcome.map_err(|err| err.context(format_args!("copy {source} to {destination}"))),
+        )
+    }
+
     /// Deletes the objects under `prefix` (a bucket, or a prefix: `s3://b/p` and `s3://b/p/`
     /// both mean `p/`) that `options`' filters and shard keep, in DeleteObjects batches of up
     /// to 1,000 keys, several in flight (`rm --recursive`); with [`TreeOptions::dry_run`],

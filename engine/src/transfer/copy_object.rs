@@ -315,6 +315,24 @@ fn copy_tags(source: &Transfer<'_>, destination: &Transfer<'_>) {
     }
 }
 
+/// Whether two objects hold the same bytes, by what the server says of them: a full-object
+/// checksum of the same algorithm, or single-part MD5 ETags; `None` when they carry nothing of
+/// one kind to compare. Pure.
+pub(crate) fn same_content(
+    source: &RemoteObject,
+    copy: &RemoteObject,
+) -> Option<(bool, Verification)> {
+    match (&source.server, &copy.server) {
+        (Expected::Object(ours, wanted), Expected::Object(theirs, got)) if ours == theirs => {
+            Some((wanted == got, Verification::CopyMatched(*ours)))
+        }
+        (Expected::Md5(wanted), Expected::Md5(got)) => {
+            Some((wanted == got, Verification::CopyMatchedEtag))
+        }
+        _ => None,
+    }
+}
+
 /// How the copy is known to hold the source's bytes: its full-object checksum, asked of the
 /// server, against the source's (or a single-part copy's MD5 ETag against the source's). A
 /// mismatch deletes the copy, which is known to be wrong.
@@ -323,16 +341,7 @@ fn compare(destination: &Transfer<'_>, source: &RemoteObject) -> Result<Verifica
         transfer: destination,
     }
     .head(VerifyMode::Auto)?;
-    let verdict = match (&source.server, &copy.server) {
-        (Expected::Object(ours, wanted), Expected::Object(theirs, got)) if ours == theirs => {
-            Some((wanted == got, Verification::CopyMatched(*ours)))
-        }
-        (Expected::Md5(wanted), Expected::Md5(got)) => {
-            Some((wanted == got, Verification::CopyMatchedEtag))
-        }
-        _ => None,
-    };
-    match verdict {
+    match same_content(source, &copy) {
         Some((true, verification)) => Ok(verification),
         None => Ok(Verification::CopyUnchecked),
         Some((false, _)) => {

@@ -45,6 +45,8 @@ pub enum TreeAction {
     Upload,
     /// An object comes down to its local file.
     Download,
+    /// An object is copied to a key of another prefix, inside S3.
+    Copy,
     /// What exists only at the destination is deleted (`sync --delete`).
     Delete,
 }
@@ -54,6 +56,7 @@ impl fmt::Display for TreeAction {
         f.write_str(match self {
             Self::Upload => "upload",
             Self::Download => "download",
+            Self::Copy => "copy",
             Self::Delete => "delete",
         })
     }

@@ -123,6 +123,31 @@ impl<'a> Planner<'a> {
         }
     }
 
+    /// A copy's step inside S3: objects under the source prefix against those under the
+    /// destination's. Every key is an object to copy, directory markers included; the
+    /// prefix's own marker is no counterpart of anything.
+    pub fn copy(&mut self, pair: Pair<ObjectEntry, ObjectEntry>) -> Step<ObjectEntry, ObjectEntry> {
+        let path = match &pair {
+            Pair::Source(object) | Pair::Both(object, _) | Pair::Destination(object) => {
+                &object.path
+            }
+        };
+        if path.is_empty() || !self.takes(path) {
+            return Step::Ignore;
+        }
+        match pair {
+            Pair::Source(object) => Step::Copy(object),
+            Pair::Both(object, copy) => match self.sync {
+                None => Step::Copy(object),
+                Some(compare) => copy_verdict(object, copy, compare),
+            },
+            Pair::Destination(copy) => {
+                let path = copy.path.clone();
+                self.delete(&path, copy)
+            }
+        }
+    }
+
     /// A download's step: objects (the source) against local files (the destination).
     pub fn download(&mut self, pair: Pair<ObjectEntry, Found>) -> Step<ObjectEntry, LocalFile> {
         let path = match &pair {
@@ -164,6 +189,27 @@ impl<'a> Planner<'a> {
             }
             Pair::Destination(_) => Step::Ignore,
         }
+    }
+}
+
+/// An object against the copy it would replace, inside S3: different sizes differ; with
+/// times (aws-cli's rule between two buckets), a copy written no earlier than its source was
+/// is up to date; with content, the two objects' checksums settle it.
+fn copy_verdict(
+    object: ObjectEntry,
+    copy: ObjectEntry,
+    compare: Compare,
+) -> Step<ObjectEntry, ObjectEntry> {
+    if object.size.is_none() || object.size != copy.size {
+        return Step::Copy(object);
+    }
+    match compare {
+        Compare::SizeOnly => Step::Unchanged,
+        Compare::SizeAndTime => match (object.last_modified, copy.last_modified) {
+            (Some(source), Some(destination)) if source <= destination => Step::Unchanged,
+            _ => Step::Copy(object),
+        },
+        Compare::Checksum => Step::Check(object, copy),
     }
 }
 
@@ -245,6 +291,62 @@ mod tests {
     fn sync(compare: Compare, delete: bool) -> Planner<'static> {
         static NONE: std::sync::LazyLock<Filters> = std::sync::LazyLock::new(Filters::default);
         Planner::new(&NONE, None, Some(compare), delete)
+    }
+
+    #[test]
+    fn copies_inside_s3_copy_what_is_missing_resized_or_newer_than_its_copy() {
+        let mut planner = sync(Compare::SizeAndTime, true);
+        let both = |planner: &mut Planner<'_>, o, c| planner.copy(Pair::Both(o, c));
+        assert_eq!(
+            planner.copy(Pair::Source(object("a", 1, 0))),
+            Step::Copy(object("a", 1, 0))
+        );
+        // Resized, or written after its copy was: copied again.
+        assert_eq!(
+            both(&mut planner, object("a", 1, 0), object("a", 2, 10)),
+            Step::Copy(object("a", 1, 0))
+        );
+        assert_eq!(
+            both(&mut planner, object("a", 1, 20), object("a", 1, 10)),
+            Step::Copy(object("a", 1, 20))
+        );
+        // The copy is as new or newer: unchanged.
+        assert_eq!(
+            both(&mut planner, object("a", 1, 10), object("a", 1, 10)),
+            Step::Unchanged
+        );
+        // Only at the destination: deleted, markers too, but never the prefix's own.
+        assert_eq!(
+            planner.copy(Pair::Destination(object("d/", 0, 0))),
+            Step::Delete(object("d/", 0, 0))
+        );
+        assert_eq!(
+            planner.copy(Pair::Destination(object("", 0, 0))),
+            Step::Ignore
+        );
+        // A named object (no size known) is copied; content asks both objects' checksums.
+        let named = ObjectEntry {
+            size: None,
+            ..object("n", 1, 0)
+        };
+        assert_eq!(
+            both(&mut planner, named.clone(), object("n", 1, 0)),
+            Step::Copy(named)
+        );
+        let mut by_content = sync(Compare::Checksum, false);
+        assert_eq!(
+            by_content.copy(Pair::Both(object("a", 1, 0), object("a", 1, 9))),
+            Step::Check(object("a", 1, 0), object("a", 1, 9))
+        );
+        assert_eq!(
+            by_content.copy(Pair::Destination(object("x", 1, 0))),
+            Step::Ignore
+        );
+        let mut sizes = sync(Compare::SizeOnly, false);
+        assert_eq!(
+            sizes.copy(Pair::Both(object("a", 1, 99), object("a", 1, 0))),
+            Step::Unchanged
+        );
     }
 
     #[test]

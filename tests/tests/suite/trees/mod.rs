@@ -3,6 +3,7 @@
 //! what was sent (or not sent) is the point.
 
 mod copy;
+mod inside;
 mod moves;
 mod resume;
 mod safety;
