@@ -12,10 +12,12 @@ use std::time::Instant;
 
 use rayon::prelude::*;
 
+use super::journal::Done;
 use super::multipart::Upload;
 use super::options::VerifyMode;
 use super::progress::Event;
 use super::ranged::{Download, RemoteObject};
+use super::resume::{self, ResumableCopy, Started};
 use super::session::Transfer;
 use super::summary::TransferSummary;
 use crate::error::{Error, ErrorKind, Result};
@@ -97,21 +99,17 @@ pub(crate) fn copy_object(
                 part_size: plan.part_size,
                 parts: plan.count(),
             });
-            let upload_id = upload.create()?;
-            let outcome = destination
-                .session
-                .pool
-                .install(|| {
-                    (0..plan.count())
-                        .into_par_iter()
-                        .map(|index| copy.part(&upload_id, plan.part(index)))
-                        .collect::<Result<Vec<CompletedPart>>>()
-                })
-                .and_then(|parts| {
-                    let whole = whole_checksum(config.checksum_algorithm, plan, &parts);
-                    upload.complete(&upload_id, &parts, whole)
-                });
-            outcome.map_err(|error| upload.abort_after(error, &upload_id))?;
+            let resumable = config.state_dir.as_deref().map(|dir| {
+                ResumableCopy::new(
+                    dir,
+                    destination,
+                    &copy.source,
+                    &copy.etag,
+                    object.size,
+                    plan,
+                )
+            });
+            copy.parts(plan, resumable.as_ref())?;
             if object.tagged {
                 copy_tags(source, destination);
             }
@@ -180,6 +178,65 @@ impl Copy<'_> {
         });
         transfer.progress.send(|| Event::PartDone { part: 1 });
         Ok(())
+    }
+
+    /// Create (or the interrupted copy's upload, from its journal) -> UploadPartCopy of every
+    /// part not already there, on the pool -> Complete. A failure a rerun may get past keeps
+    /// the upload and its journal when resuming is on; any other aborts it.
+    fn parts(&self, plan: PartPlan, resumable: Option<&ResumableCopy>) -> Result<()> {
+        let upload = self.upload;
+        let transfer = upload.transfer;
+        let Started {
+            upload_id,
+            journal,
+            resumed,
+        } = resume::start_copy(upload, resumable, plan.count())?;
+        let outcome = transfer
+            .session
+            .pool
+            .install(|| {
+                (0..plan.count())
+                    .into_par_iter()
+                    .map(|index| {
+                        let part = plan.part(index);
+                        if let Some(done) = resumed.get(&part.number) {
+                            transfer.progress.resumed(part);
+                            return Ok(done.clone());
+                        }
+                        let done = self.part(&upload_id, part)?;
+                        if let Some(journal) = &journal {
+                            // A part the journal misses is only copied again.
+                            let _ = journal.finished(&Done {
+                                part: part.number,
+                                etag: Some(done.etag.clone()),
+                                checksum: done.checksum.clone(),
+                            });
+                        }
+                        Ok(done)
+                    })
+                    .collect::<Result<Vec<CompletedPart>>>()
+            })
+            .and_then(|parts| {
+                let whole = whole_checksum(transfer.config().checksum_algorithm, plan, &parts);
+                upload.complete(&upload_id, &parts, whole)
+            });
+        let Err(error) = outcome else {
+            if let Some(journal) = journal {
+                journal.remove();
+            }
+            return Ok(());
+        };
+        if journal.is_some() && error.kind().is_resumable() {
+            return Err(error.note(format_args!(
+                "the copy is kept to resume: run the same command again, or discard it with \
+                 `s3mt uploads abort {} --upload-id {upload_id}`",
+                transfer.object
+            )));
+        }
+        if let Some(journal) = journal {
+            journal.remove();
+        }
+        Err(upload.abort_after(error, &upload_id))
     }
 
     /// One UploadPartCopy of `part`'s byte range.

@@ -74,6 +74,41 @@ pub(crate) struct UploadHeader {
     pub checksum_type: String,
 }
 
+/// The first line of a copy's journal (a multipart copy inside S3).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct CopyHeader {
+    pub endpoint: String,
+    pub bucket: String,
+    pub key: String,
+    /// The source as `x-amz-copy-source` names it (`/bucket/key`).
+    pub source: String,
+    /// The source's ETag: another ETag is another source.
+    pub source_etag: String,
+    pub size: u64,
+    pub part_size: u64,
+    /// The checksum the parts were copied with, and its type: the upload keeps them.
+    pub checksum_algorithm: String,
+    pub checksum_type: String,
+    pub upload_id: String,
+}
+
+/// A journal header naming its multipart upload.
+pub(crate) trait UploadId {
+    fn upload_id(&self) -> &str;
+}
+
+impl UploadId for UploadHeader {
+    fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+}
+
+impl UploadId for CopyHeader {
+    fn upload_id(&self) -> &str {
+        &self.upload_id
+    }
+}
+
 /// The first line of a download's journal.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(crate) struct DownloadHeader {

@@ -1,6 +1,7 @@
 //! Resuming an interrupted transfer from its journal: an upload picks up its multipart upload
-//! (the parts the server still has with the journaled ETags and checksums), a download its
-//! partial file (the ranges the journal lists). Anything that no longer matches starts over.
+//! (the parts the server still has with the journaled ETags and checksums), a copy inside S3
+//! its multipart upload (the parts the server still has with the journaled ETags), a download
+//! its partial file (the ranges the journal lists). Anything that no longer matches starts over.
 
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata, TryLockError};
@@ -8,7 +9,12 @@ use std::path::{Path, PathBuf};
 
 use tempfile::{NamedTempFile, TempPath};
 
-use super::journal::{self, Done, DownloadHeader, Journal, SourceIdentity, UploadHeader};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::journal::{
+    self, CopyHeader, Done, DownloadHeader, Journal, SourceIdentity, UploadHeader, UploadId,
+};
 use super::multipart::Upload;
 use super::session::Transfer;
 use crate::error::{Error, ErrorKind, Result};
@@ -65,10 +71,10 @@ impl ResumableUpload {
 }
 
 /// The multipart upload parts go to: new, or an interrupted one resumed.
-pub(crate) struct Started {
+pub(crate) struct Started<H = UploadHeader> {
     pub upload_id: String,
     /// Where finished parts are recorded, when resuming is on.
-    pub journal: Option<Journal<UploadHeader>>,
+    pub journal: Option<Journal<H>>,
     /// Parts an interrupted run finished that the server still has.
     pub resumed: BTreeMap<u32, CompletedPart>,
 }
@@ -81,26 +87,133 @@ pub(crate) fn start_upload(
     resumable: Option<&ResumableUpload>,
     digests: &[Digest],
 ) -> Result<Started> {
+    let journal = resumable.map(|resumable| Resumable {
+        path: &resumable.path,
+        header: Box::new(|upload_id| resumable.header(upload_id)),
+    });
+    start(
+        upload,
+        journal,
+        "upload",
+        digests.len() as u64,
+        |done, on_server| kept_parts(done, on_server, digests),
+    )
+}
+
+/// The multipart upload of a copy inside S3: the journal's, when it copies the same source
+/// (same ETag) to the same key in the same parts and the server still has it, keeping the
+/// parts the journal recorded that the server holds with the same ETag; else a new one.
+pub(crate) fn start_copy(
+    upload: &Upload<'_>,
+    resumable: Option<&ResumableCopy>,
+    parts: u64,
+) -> Result<Started<CopyHeader>> {
+    let journal = resumable.map(|resumable| Resumable {
+        path: &resumable.path,
+        header: Box::new(|upload_id| CopyHeader {
+            upload_id: upload_id.to_owned(),
+            ..resumable.template.clone()
+        }),
+    });
+    start(upload, journal, "copy", parts, |done, on_server| {
+        on_server
+            .iter()
+            .filter_map(|(number, etag)| {
+                let recorded = done.get(number)?;
+                // CopyPartResult's ETag may come without the quotes ListParts puts around it.
+                let unquoted = |etag: &str| etag.trim_matches('"').to_owned();
+                let same = recorded.etag.as_deref().map(unquoted) == Some(unquoted(etag));
+                same.then(|| {
+                    let part = CompletedPart {
+                        number: *number,
+                        etag: etag.clone(),
+                        checksum: recorded.checksum.clone(),
+                    };
+                    (*number, part)
+                })
+            })
+            .collect()
+    })
+}
+
+/// Where a resumable copy keeps its journal, and the header it must match.
+pub(crate) struct ResumableCopy {
+    path: PathBuf,
+    template: CopyHeader,
+}
+
+impl ResumableCopy {
+    /// A copy to `transfer`'s object from `source` (`/bucket/key`, as `x-amz-copy-source`
+    /// names it) at `etag`, of `size` bytes in `plan`'s parts.
+    pub fn new(
+        state_dir: &Path,
+        transfer: &Transfer<'_>,
+        source: &str,
+        etag: &str,
+        size: u64,
+        plan: PartPlan,
+    ) -> Self {
+        let endpoint = transfer.config().endpoint.to_string();
+        let object = transfer.object;
+        let path = journal::path_for(
+            state_dir,
+            "copy",
+            &[&endpoint, object.bucket(), object.key(), source],
+        );
+        let config = transfer.config();
+        Self {
+            path,
+            template: CopyHeader {
+                endpoint,
+                bucket: object.bucket().to_owned(),
+                key: object.key().to_owned(),
+                source: source.to_owned(),
+                source_etag: etag.to_owned(),
+                size,
+                part_size: plan.part_size,
+                checksum_algorithm: config.checksum_algorithm.s3_name().to_owned(),
+                checksum_type: config.checksum_type.s3_name().to_owned(),
+                upload_id: String::new(),
+            },
+        }
+    }
+}
+
+/// A journal's place, and the header it must hold for a given upload id.
+struct Resumable<'a, H> {
+    path: &'a Path,
+    header: Box<dyn Fn(&str) -> H + 'a>,
+}
+
+/// The multipart upload of a transfer (`what`: upload or copy) of `parts` parts: the
+/// journal's when it matches and the server still has it, keeping what `kept` says of the
+/// journal's parts and the server's; else a new one, with a new journal when resuming is on.
+fn start<H: Serialize + DeserializeOwned + PartialEq + UploadId>(
+    upload: &Upload<'_>,
+    resumable: Option<Resumable<'_, H>>,
+    what: &str,
+    parts: u64,
+    kept: impl Fn(&BTreeMap<u32, Done>, &[(u32, String)]) -> BTreeMap<u32, CompletedPart>,
+) -> Result<Started<H>> {
     let transfer = upload.transfer;
-    if let Some(resumable) = resumable
-        && let Some(journal) = Journal::<UploadHeader>::open(&resumable.path)
+    if let Some(resumable) = &resumable
+        && let Some(journal) = Journal::<H>::open(resumable.path)
     {
-        let upload_id = journal.header.upload_id.clone();
+        let upload_id = journal.header.upload_id().to_owned();
         let housekeeping = transfer.housekeeping()?;
-        if journal.header != resumable.header(&upload_id) {
-            transfer
-                .progress
-                .notice("the source changed since the interrupted upload: discarding it");
+        if journal.header != (resumable.header)(&upload_id) {
+            transfer.progress.notice(format!(
+                "the source changed since the interrupted {what}: discarding it"
+            ));
             let _ = housekeeping.abort_multipart_upload(transfer.key(), &upload_id, &());
             journal.remove();
         } else {
             match housekeeping.list_parts(transfer.key(), &upload_id) {
                 Ok(on_server) => {
-                    let resumed = kept_parts(&journal.done, &on_server, digests);
+                    let resumed = kept(&journal.done, &on_server);
                     transfer.progress.notice(format!(
-                        "resuming the interrupted upload: {} of {} parts are already there",
+                        "resuming the interrupted {what}: {} of {parts} parts are already there",
                         resumed.len(),
-                        digests.len()
                     ));
                     return Ok(Started {
                         upload_id,
@@ -109,9 +222,9 @@ pub(crate) fn start_upload(
                     });
                 }
                 Err(err) if err.kind() == ErrorKind::NotFound => {
-                    transfer
-                        .progress
-                        .notice("the interrupted upload is gone from the server: starting over");
+                    transfer.progress.notice(format!(
+                        "the interrupted {what} is gone from the server: starting over"
+                    ));
                     journal.remove();
                 }
                 Err(err) => return Err(err),
@@ -120,7 +233,7 @@ pub(crate) fn start_upload(
     }
     let upload_id = upload.create()?;
     let journal = resumable
-        .and_then(|resumable| Journal::create(&resumable.path, resumable.header(&upload_id)).ok());
+        .and_then(|resumable| Journal::create(resumable.path, (resumable.header)(&upload_id)).ok());
     Ok(Started {
         upload_id,
         journal,

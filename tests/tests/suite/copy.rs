@@ -310,3 +310,60 @@ fn mv_keeps_a_source_it_cannot_verify_the_copy_of() {
         assert!(local.exists(), "the download itself is complete");
     }
 }
+
+#[test]
+fn an_interrupted_multipart_copy_resumes_copying_only_the_missing_parts() {
+    let bucket = TestBucket::new("copy-resume");
+    if bucket.server().kind().copy_verified_by(true).is_none() {
+        // rclone copies no parts: there is no multipart copy to resume.
+        return;
+    }
+    // Four parts of 5 MiB; the third one's copy fails twice, all its attempts.
+    let data = source(&bucket, "src", 16 * MIB + 3, 65);
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    proxy.add(Rule::new(
+        Match::method("PUT")
+            .header("x-amz-copy-source-range")
+            .query("partNumber=3"),
+        2,
+        Fault::Respond {
+            status: 500,
+            code: "InternalError",
+        },
+    ));
+    let copy = |args: &[&str]| {
+        run(&mut cp_command(
+            &bucket,
+            Some(&proxy.endpoint()),
+            [
+                &format!("s3://{}/src", bucket.name()),
+                &format!("s3://{}/dst", bucket.name()),
+            ],
+            args,
+        ))
+    };
+    let (output, _, stderr) = copy(&["--max-attempts", "2"]);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("the copy is kept to resume"), "{stderr}");
+    assert_eq!(bucket.open_uploads().len(), 1, "{stderr}");
+    assert_eq!(bucket.head_object("dst").0, 404);
+
+    // The same command again: the parts the server holds are not copied again.
+    let before = proxy.requests().len();
+    let (output, _, stderr) = copy(&[]);
+    assert!(output.status.success(), "{stderr}");
+    let resumed: u64 = stderr
+        .split("resuming the interrupted copy: ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("a resume notice: {stderr}"));
+    assert!((1..4).contains(&resumed), "{stderr}");
+    let copied = proxy.requests()[before..]
+        .iter()
+        .filter(|r| r.header("x-amz-copy-source-range").is_some())
+        .count() as u64;
+    assert_eq!(copied, 4 - resumed, "only the missing parts: {stderr}");
+    assert!(bucket.open_uploads().is_empty());
+    assert!(read(&bucket, "dst") == data);
+}
