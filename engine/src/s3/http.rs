@@ -312,6 +312,13 @@ pub(crate) fn read_text(response: &mut Response<Body>) -> Result<String> {
 }
 
 /// A response header as text.
+/// The reply's `Date`: the server's clock.
+pub(crate) fn date(response: &Response<Body>) -> Option<jiff::Timestamp> {
+    header(response, "date")
+        .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
+        .map(|date| date.timestamp())
+}
+
 pub(crate) fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
     response.headers().get(name)?.to_str().ok()
 }

@@ -2,8 +2,10 @@
 //! tagging, the multipart-upload housekeeping (ListParts, Abort, ListMultipartUploads) and
 //! object listings, each listing through the one [`paginate`] loop.
 
+use std::cell::Cell;
 use std::time::Duration;
 
+use jiff::Timestamp;
 use url::Url;
 
 use super::call::{Body, Call, Observer, Requester};
@@ -156,13 +158,25 @@ impl Requester {
 
     /// The incomplete multipart uploads whose keys start with `prefix`.
     pub fn list_multipart_uploads(&self, prefix: &str) -> Result<Vec<MultipartUpload>> {
-        paginate(
+        self.list_multipart_uploads_dated(prefix)
+            .map(|(uploads, _)| uploads)
+    }
+
+    /// [`Requester::list_multipart_uploads`], and the server's clock (its `Date`) when it
+    /// answered.
+    pub fn list_multipart_uploads_dated(
+        &self,
+        prefix: &str,
+    ) -> Result<(Vec<MultipartUpload>, Option<Timestamp>)> {
+        let server_now = Cell::new(None);
+        let uploads = paginate(
             "ListMultipartUploads",
             |marker: Option<&(String, String)>| {
                 let marker = marker.map(|(key, upload)| (key.as_str(), upload.as_str()));
                 let call = Call::new(move |signer, at| {
                     Ok(signer.list_multipart_uploads(prefix, marker, at))
-                });
+                })
+                .inspect(|reply| server_now.set(http::date(reply).or(server_now.get())));
                 match self.call(&call, &(), |response| {
                     xml::parse_list_uploads(&http::read_text(response)?)
                 }) {
@@ -175,7 +189,8 @@ impl Requester {
                 }
             },
         )
-        .collect()
+        .collect::<Result<Vec<_>>>()?;
+        Ok((uploads, server_now.get()))
     }
 
     /// The objects whose keys start with `prefix`, in the server's order (by key, for AWS), a

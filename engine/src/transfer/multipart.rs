@@ -51,7 +51,17 @@ impl Upload<'_> {
             body,
             |_| Ok(()),
             |signer, at| Ok(signer.put_object(self.transfer.key(), &headers, at)),
-            http::finish_body,
+            // S3 names what it stored by its ETag: a 200 without one (a proxy's or a broken
+            // server's) may have stored nothing, and is retried.
+            |reply| {
+                if http::header(reply, "etag").is_none_or(str::is_empty) {
+                    return Err(Error::new(
+                        ErrorKind::Protocol,
+                        "the server sent no ETag for the object",
+                    ));
+                }
+                http::finish_body(reply)
+            },
         )
         .map_err(|err| self.already_exists(err))
     }
@@ -82,12 +92,7 @@ impl Upload<'_> {
             Ok(signer.create_multipart_upload(self.transfer.key(), &headers, at))
         })
         .body(Body::Empty)
-        .inspect(|reply| {
-            let date = http::header(reply, "date")
-                .and_then(|date| jiff::fmt::rfc2822::parse(date).ok())
-                .map(|date| date.timestamp());
-            server_now.set(date.or(server_now.get()));
-        });
+        .inspect(|reply| server_now.set(http::date(reply).or(server_now.get())));
         let outcome = self
             .transfer
             .requester
@@ -97,32 +102,46 @@ impl Upload<'_> {
         // A Create that failed, or succeeded only on a retry, may have left uploads behind: a
         // reply lost after the server created one, or a server that errs after creating it.
         if attempts.get() > 1 || outcome.is_err() {
-            let window = server_now
-                .get()
-                .map(|now| attempt_window(now, started.elapsed()));
             let ours = outcome.as_deref().unwrap_or_default();
-            self.abort_orphans(ours, window);
+            let aborted = self.abort_orphans(ours, server_now.get(), started);
+            if aborted > 0 {
+                return outcome.map_err(|error| {
+                    error.note(format_args!(
+                        "the multipart upload was aborted ({aborted} made for replies that \
+                         were lost)"
+                    ))
+                });
+            }
         }
         outcome
     }
 
-    /// Aborts this key's uploads other than `ours` that began within `window` (best effort;
-    /// without a server clock, nothing is aborted).
-    fn abort_orphans(&self, ours: &str, window: Option<(Timestamp, Timestamp)>) {
-        let Some(window) = window else { return };
+    /// Aborts this key's uploads other than `ours` begun during our attempts, which began at
+    /// `started`: by the server's clock of their replies (`server_now`), or, when no attempt
+    /// got one (every reply lost), of the listing's. Best effort; how many were aborted.
+    fn abort_orphans(&self, ours: &str, server_now: Option<Timestamp>, started: Instant) -> usize {
         let key = self.transfer.key();
         let Ok(housekeeping) = self.transfer.housekeeping() else {
-            return;
+            return 0;
         };
-        let Ok(uploads) = housekeeping.list_multipart_uploads(key) else {
-            return;
+        let Ok((uploads, listed_at)) = housekeeping.list_multipart_uploads_dated(key) else {
+            return 0;
         };
-        for upload in uploads
+        let Some(window) = server_now
+            .or(listed_at)
+            .map(|now| attempt_window(now, started.elapsed()))
+        else {
+            return 0;
+        };
+        uploads
             .iter()
             .filter(|upload| is_orphan(upload, key, ours, window))
-        {
-            let _ = housekeeping.abort_multipart_upload(key, &upload.upload_id, &());
-        }
+            .filter(|upload| {
+                housekeeping
+                    .abort_multipart_upload(key, &upload.upload_id, &())
+                    .is_ok()
+            })
+            .count()
     }
 
     /// UploadPart of `part`, sent with its checksum `digest`.

@@ -310,3 +310,50 @@ fn upload_with_crc64nvme_fails_when_every_part_2_has_a_flipped_byte() {
             .args(&["--max-attempts", "2"]),
     );
 }
+
+/// Found by the soak: every Create's reply lost (all attempts stalled), s3mt never learnt any
+/// upload id and no reply told it the server's clock; the upload the server made must still be
+/// found (by the listing's clock) and aborted. (One attempt: moto dates no upload, so each
+/// would be left as an orphan it cannot tell from another client's.)
+#[test]
+fn upload_fails_cleanly_when_every_create_reply_is_lost() {
+    upload(
+        Case::fails("lost-creates", 7, "timeout")
+            .fault(create(), ALWAYS, stall())
+            .args(&["--io-timeout", "1", "--max-attempts", "1"])
+            .orphans_an_upload(),
+    );
+}
+
+/// Found by the soak: a PutObject answered `200` with no ETag (here by the proxy, which
+/// forwarded nothing) stored nothing; s3mt took it for success. It is retried.
+#[test]
+fn a_put_answered_without_an_etag_is_retried() {
+    let bucket = TestBucket::new("faults-up-no-etag");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    let data = write_random_file(&source, 1000, 52);
+    let proxy = s3mt_tests::proxy::FaultProxy::start(bucket.server().endpoint()).unwrap();
+    proxy.add(s3mt_tests::proxy::Rule::once(
+        s3mt_tests::proxy::Match::method("PUT"),
+        Fault::EmptyOk,
+    ));
+    let object = bucket.uri("small");
+    let (output, _, stderr) = run_for(
+        &mut cp_command(
+            &bucket,
+            Some(&proxy.endpoint()),
+            [source.to_str().unwrap(), &object.to_string()],
+            &[],
+        ),
+        RUN_LIMIT,
+    );
+    assert!(output.status.success(), "{stderr}");
+    let puts = proxy
+        .requests()
+        .iter()
+        .filter(|r| r.method == "PUT")
+        .count();
+    assert_eq!(puts, 2, "the PUT with no ETag was sent again: {stderr}");
+    assert_same_bytes(&fetch(&bucket, &object, dir.path()), &data, "no-etag");
+}
