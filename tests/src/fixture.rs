@@ -125,7 +125,12 @@ pub fn state_home(server: &S3Server) -> PathBuf {
 /// empty shared config files, instance metadata turned off, and resume journals kept in the
 /// server's data dir; no other variable.
 pub fn s3mt_for(server: &S3Server) -> Command {
-    let mut command = Command::new(s3mt_binary());
+    s3mt_binary_for(s3mt_binary(), server)
+}
+
+/// [`s3mt_for`] with the `s3mt` at `binary` (e.g. the release build, for the soak).
+pub fn s3mt_binary_for(binary: &Path, server: &S3Server) -> Command {
+    let mut command = Command::new(binary);
     command
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())

@@ -1,10 +1,12 @@
 //! `cargo xtask`: the project's own tasks. `demo` runs the main job against a local SeaweedFS;
 //! `serve` starts one to try by hand; `test` runs every test, the integration tests against
-//! each S3 server the harness knows; `bench` measures s3mt against the peer tools.
+//! each S3 server the harness knows; `bench` measures s3mt against the peer tools; `soak` runs
+//! random transfers through random faults.
 
 mod bench;
 mod demo;
 mod serve;
+mod soak;
 mod test;
 
 use argh::FromArgs;
@@ -22,6 +24,7 @@ enum Task {
     Bench(bench::BenchArgs),
     Demo(demo::DemoArgs),
     Serve(serve::ServeArgs),
+    Soak(soak::SoakArgs),
     Test(test::TestArgs),
 }
 
@@ -31,6 +34,7 @@ fn main() -> anyhow::Result<()> {
         Task::Bench(args) => bench::run(args),
         Task::Demo(args) => demo::run(args),
         Task::Serve(args) => serve::run(args),
+        Task::Soak(args) => soak::run(args),
         Task::Test(args) => test::run(args),
     }
 }

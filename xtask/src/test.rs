@@ -1,5 +1,6 @@
 //! `cargo xtask test`: every test of the workspace against SeaweedFS, then the integration
-//! tests again against each other S3 implementation the harness can start.
+//! tests again against each other S3 implementation the harness can start, then a short
+//! fault soak with a fixed seed.
 
 use std::time::{Duration, Instant};
 
@@ -110,6 +111,15 @@ pub fn run(args: TestArgs) -> anyhow::Result<()> {
         let outcome =
             crate::cargo_with_env(&cargo_args, &[(SERVER_ENV, kind.name()), (TLS_ENV, tls)]);
         results.push((phase.name(), started.elapsed(), outcome));
+    }
+    // The short soak, when the whole suite runs.
+    if args.filter.is_none() && phases.len() > 1 {
+        println!(
+            "==> short soak: cargo xtask soak --count 40 --seed 20261204 --max-size 16MiB --debug"
+        );
+        let started = Instant::now();
+        let outcome = crate::soak::short();
+        results.push(("short soak".to_owned(), started.elapsed(), outcome));
     }
     println!("==> test phases:");
     let mut failed = Vec::new();

@@ -1,0 +1,253 @@
+//! `cargo xtask soak`: reliability in figures. N transfers of random sizes, files and streams
+//! both ways, each through the fault proxy with a random mix of faults drawn from its seed;
+//! each must end byte-identical, or fail cleanly: a documented exit code, no destination or
+//! temporary file left, no multipart upload left open, no secret in the output. `--fuzz`
+//! also runs the parsers' property tests for many cases. A failing run is printed with the
+//! command that replays it alone.
+
+mod plan;
+mod run;
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+use argh::FromArgs;
+use s3mt_engine::size::{format_size, parse_size};
+use s3mt_tests::fixture::TestBucket;
+
+use self::plan::Plan;
+use self::run::{Outcome, Runner};
+
+/// Soak s3mt in faults: random transfers through the fault proxy, each checked to end
+/// byte-identical or to fail cleanly (against a local SeaweedFS, or S3MT_TEST_SERVER's kind).
+#[derive(FromArgs)]
+#[argh(subcommand, name = "soak")]
+pub struct SoakArgs {
+    /// runs (default: 200)
+    #[argh(option, default = "200")]
+    count: u64,
+
+    /// the seed the runs' seeds are drawn from: run K has seed SEED + K (default: the time)
+    #[argh(option)]
+    seed: Option<u64>,
+
+    /// largest transfer (default: 300MiB)
+    #[argh(option, default = "String::from(\"300MiB\")")]
+    max_size: String,
+
+    /// also run the property tests of the parsers with this many cases each (e.g. 20000)
+    #[argh(option)]
+    fuzz: Option<u64>,
+
+    /// soak the debug build of s3mt instead of the release build (quicker to build; what
+    /// `cargo xtask test` runs its short soak with)
+    #[argh(switch)]
+    debug: bool,
+}
+
+/// `cargo xtask test`'s short soak: a fixed seed, a small count and small sizes, on the
+/// debug build, so a regression in recovery shows on every submission within a few minutes.
+pub fn short() -> Result<()> {
+    run(SoakArgs {
+        count: 40,
+        seed: Some(20_261_204),
+        max_size: "16MiB".to_owned(),
+        fuzz: None,
+        debug: true,
+    })
+}
+
+pub fn run(args: SoakArgs) -> Result<()> {
+    let max_size = parse_size(&args.max_size)?;
+    let seed = args.seed.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs())
+    });
+    let profile = if args.debug {
+        crate::cargo(&["build", "-p", "s3mt"])?;
+        "debug"
+    } else {
+        crate::cargo(&["build", "--release", "-p", "s3mt"])?;
+        "release"
+    };
+    let started = Instant::now();
+    let bucket = TestBucket::new("soak");
+    let binary = s3mt_tests::tools::workspace_root()
+        .join("target")
+        .join(profile)
+        .join("s3mt");
+    let runner = Runner::new(&bucket, binary)?;
+    let mut tally = Tally::default();
+    for index in 0..args.count {
+        let plan = Plan::new(seed + index, max_size);
+        let outcome = runner.run(&plan)?;
+        eprintln!(
+            "soak {}/{}: seed {}: {plan}: {outcome}",
+            index + 1,
+            args.count,
+            plan.seed
+        );
+        if !outcome.is_clean() {
+            eprintln!(
+                "  replay it alone: cargo xtask soak --seed {} --count 1 --max-size {}{}",
+                plan.seed,
+                max_size,
+                if args.debug { " --debug" } else { "" }
+            );
+        }
+        tally.add(&plan, &outcome);
+    }
+    let fuzz = match args.fuzz {
+        Some(cases) => Some(fuzz(cases)?),
+        None => None,
+    };
+    let report = tally.report(seed, args.count, max_size, started.elapsed(), fuzz.as_ref());
+    println!("{report}");
+    let out = s3mt_tests::tools::workspace_root().join("target/soak");
+    std::fs::create_dir_all(&out)?;
+    std::fs::write(out.join("report.md"), &report)?;
+    eprintln!("written: target/soak/report.md");
+    if tally.unclean > 0 || tally.leftovers > 0 || fuzz.is_some_and(|f| !f.passed) {
+        bail!(
+            "{} unclean failures, {} runs with leftovers",
+            tally.unclean,
+            tally.leftovers
+        );
+    }
+    Ok(())
+}
+
+/// What the property tests did.
+#[derive(Debug, Clone, Copy)]
+struct Fuzzed {
+    cases: u64,
+    took: Duration,
+    passed: bool,
+}
+
+/// Runs the parsers' property tests (engine and CLI) with `cases` cases each.
+fn fuzz(cases: u64) -> Result<Fuzzed> {
+    let started = Instant::now();
+    let cases_text = cases.to_string();
+    let env = [("PROPTEST_CASES", cases_text.as_str())];
+    let engine = crate::cargo_with_env(
+        &[
+            "test",
+            "--release",
+            "-p",
+            "s3mt-engine",
+            "--lib",
+            "properties",
+        ],
+        &env,
+    );
+    let cli = crate::cargo_with_env(
+        &[
+            "test",
+            "--release",
+            "-p",
+            "s3mt",
+            "--bin",
+            "s3mt",
+            "duration::",
+        ],
+        &env,
+    );
+    Ok(Fuzzed {
+        cases,
+        took: started.elapsed(),
+        passed: engine.is_ok() && cli.is_ok(),
+    })
+}
+
+/// The soak's figures.
+#[derive(Debug, Default)]
+struct Tally {
+    identical: u64,
+    failed_cleanly: u64,
+    unclean: u64,
+    leftovers: u64,
+    bytes: u64,
+    /// Faults injected by kind (each rule counted once per run).
+    faults: BTreeMap<String, u64>,
+    /// Exit codes of the clean failures.
+    codes: BTreeMap<i32, u64>,
+}
+
+impl Tally {
+    fn add(&mut self, plan: &Plan, outcome: &Outcome) {
+        for fault in &plan.faults {
+            *self.faults.entry(fault.name()).or_default() += 1;
+        }
+        match outcome {
+            Outcome::Identical => {
+                self.identical += 1;
+                self.bytes += plan.size;
+            }
+            Outcome::FailedCleanly { code } => {
+                self.failed_cleanly += 1;
+                *self.codes.entry(*code).or_default() += 1;
+            }
+            Outcome::Unclean { leftover, .. } => {
+                self.unclean += 1;
+                if *leftover {
+                    self.leftovers += 1;
+                }
+            }
+        }
+    }
+
+    fn report(
+        &self,
+        seed: u64,
+        count: u64,
+        max_size: u64,
+        took: Duration,
+        fuzz: Option<&Fuzzed>,
+    ) -> String {
+        let codes: Vec<String> = self
+            .codes
+            .iter()
+            .map(|(code, n)| format!("{n} x exit {code}"))
+            .collect();
+        let faults: Vec<String> = self
+            .faults
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        let mut text = format!(
+            "s3mt soak: seed {seed}, {count} runs up to {}, {:.0} s\n\n\
+             | measure | figure |\n|---|---|\n\
+             | runs | {count} |\n\
+             | faults injected, by kind (rules, each striking 1 to 3 times) | {} |\n\
+             | succeeded byte-identical | {} ({} moved) |\n\
+             | failed cleanly | {} ({}) |\n\
+             | failed uncleanly (must be 0) | {} |\n\
+             | runs with leftovers (must be 0) | {} |\n",
+            format_size(max_size),
+            took.as_secs_f64(),
+            faults.join(", "),
+            self.identical,
+            format_size(self.bytes),
+            self.failed_cleanly,
+            if codes.is_empty() {
+                "none".to_owned()
+            } else {
+                codes.join(", ")
+            },
+            self.unclean,
+            self.leftovers,
+        );
+        if let Some(fuzz) = fuzz {
+            text.push_str(&format!(
+                "| property tests of the parsers | {} cases each, {:.0} s, {} |\n",
+                fuzz.cases,
+                fuzz.took.as_secs_f64(),
+                if fuzz.passed { "no failure" } else { "FAILED" }
+            ));
+        }
+        text
+    }
+}
