@@ -92,6 +92,16 @@ pub(crate) struct CopyHeader {
     pub upload_id: String,
 }
 
+/// The only line of a stream upload's journal: a stream cannot resume, but the multipart
+/// upload of a run killed outright is named here for the next run to the same key to abort.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) struct StreamHeader {
+    pub endpoint: String,
+    pub bucket: String,
+    pub key: String,
+    pub upload_id: String,
+}
+
 /// A journal header naming its multipart upload.
 pub(crate) trait UploadId {
     fn upload_id(&self) -> &str;
@@ -211,6 +221,13 @@ impl<H: Serialize + DeserializeOwned> Journal<H> {
         let mut file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
         file.write_all(line.as_bytes())
             .map_err(|err| Error::local_io(format!("cannot write {}", self.path.display()), err))
+    }
+
+    /// Takes the exclusive lock of the journal's file, held until it is dropped (or its
+    /// process dies); false when another process holds it.
+    pub fn try_lock(&self) -> bool {
+        let file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
+        file.try_lock().is_ok()
     }
 
     /// Removes the journal (the transfer is over, or starts over).

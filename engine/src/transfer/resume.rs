@@ -2,6 +2,8 @@
 //! (the parts the server still has with the journaled ETags and checksums), a copy inside S3
 //! its multipart upload (the parts the server still has with the journaled ETags), a download
 //! its partial file (the ranges the journal lists). Anything that no longer matches starts over.
+//! A stream cannot resume: its journal only lets the next stream upload to the same key abort
+//! the multipart upload a killed run left.
 
 use std::collections::BTreeMap;
 use std::fs::{File, Metadata, TryLockError};
@@ -13,7 +15,8 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::journal::{
-    self, CopyHeader, Done, DownloadHeader, Journal, SourceIdentity, UploadHeader, UploadId,
+    self, CopyHeader, Done, DownloadHeader, Journal, SourceIdentity, StreamHeader, UploadHeader,
+    UploadId,
 };
 use super::multipart::Upload;
 use super::session::Transfer;
@@ -239,6 +242,73 @@ fn start<H: Serialize + DeserializeOwned + PartialEq + UploadId>(
         journal,
         resumed: BTreeMap::new(),
     })
+}
+
+/// The journal of a stream upload to `transfer`'s object while its multipart upload is open.
+pub(crate) struct StreamJournal {
+    path: PathBuf,
+    template: StreamHeader,
+}
+
+impl StreamJournal {
+    pub fn new(state_dir: &Path, transfer: &Transfer<'_>) -> Self {
+        let endpoint = transfer.config().endpoint.to_string();
+        let object = transfer.object;
+        let path = journal::path_for(
+            state_dir,
+            "stream",
+            &[&endpoint, object.bucket(), object.key()],
+        );
+        Self {
+            path,
+            template: StreamHeader {
+                endpoint,
+                bucket: object.bucket().to_owned(),
+                key: object.key().to_owned(),
+                upload_id: String::new(),
+            },
+        }
+    }
+
+    /// Aborts the multipart upload an earlier stream upload to this object left when it was
+    /// killed (its journal is there and no running process holds it), and says so.
+    pub fn abort_left_over(&self, transfer: &Transfer<'_>) {
+        let Some(journal) = Journal::<StreamHeader>::open(&self.path) else {
+            return;
+        };
+        if !journal.try_lock() {
+            return;
+        }
+        let upload_id = journal.header.upload_id.clone();
+        let aborted = transfer.housekeeping().and_then(|housekeeping| {
+            housekeeping.abort_multipart_upload(transfer.key(), &upload_id, &())
+        });
+        match aborted {
+            Ok(()) => {
+                transfer.progress.notice(format!(
+                    "aborted the multipart upload {upload_id} an interrupted stream upload to \
+                     this key left (a stream cannot resume)"
+                ));
+                journal.remove();
+            }
+            Err(err) => transfer.progress.notice(format!(
+                "could not abort the multipart upload {upload_id} an interrupted stream \
+                 upload to this key left: {err}"
+            )),
+        }
+    }
+
+    /// Notes `upload_id` as this run's, locked while the run lasts; `None` when the state
+    /// directory cannot be written (the upload goes on without the note).
+    pub fn begin(&self, upload_id: &str) -> Option<Journal<StreamHeader>> {
+        let header = StreamHeader {
+            upload_id: upload_id.to_owned(),
+            ..self.template.clone()
+        };
+        let journal = Journal::create(&self.path, header).ok()?;
+        journal.try_lock();
+        Some(journal)
+    }
 }
 
 /// The journal's finished parts that the server still has with the same ETag.

@@ -7,7 +7,9 @@
 //! never restarted. A stream shorter than one part goes up in one PutObject, with s3mt's
 //! integrity record; a longer one has each part's checksum checked by the server on arrival,
 //! and its record follows the data in an object tag (metadata is fixed at
-//! CreateMultipartUpload, before the data is read).
+//! CreateMultipartUpload, before the data is read). While its multipart upload is open, a
+//! journal names it, so that the next stream upload to the key aborts it if this run is
+//! killed outright.
 
 use std::io::{ErrorKind as IoErrorKind, Read};
 use std::path::Path;
@@ -20,6 +22,7 @@ use super::multipart::Upload;
 use super::options::TransferOptions;
 use super::part_body::PartBody;
 use super::progress::{Event, Progress};
+use super::resume::StreamJournal;
 use super::session::Transfer;
 use super::summary::TransferSummary;
 use crate::error::{Error, Result};
@@ -89,7 +92,15 @@ pub(crate) fn upload_stream(
         part_size: plan.part_size(1),
         parts: 0,
     });
+    let journal = config.state_dir.as_deref().map(|dir| {
+        transfer.session.clean_old_state_once(dir);
+        StreamJournal::new(dir, transfer)
+    });
+    if let Some(journal) = &journal {
+        journal.abort_left_over(transfer);
+    }
     let upload_id = upload.create()?;
+    let note = journal.and_then(|journal| journal.begin(&upload_id));
     let pipeline = Pipeline {
         upload: &upload,
         upload_id: &upload_id,
@@ -109,7 +120,12 @@ pub(crate) fn upload_stream(
         let digests: Vec<Digest> = done.iter().map(|(_, digest, _)| *digest).collect();
         Ok((total, digests))
     });
-    let (total, digests) = completed.map_err(|error| upload.abort_after(error, &upload_id))?;
+    let finished = completed.map_err(|error| upload.abort_after(error, &upload_id));
+    // Completed or aborted: nothing is left for a later run to abort.
+    if let Some(note) = note {
+        note.remove();
+    }
+    let (total, digests) = finished?;
     // The record can only follow the data: it goes in a tag. Parts that never grew are
     // uniform, which lets downloads check each part as it lands.
     let grew = digests.len() as u64 > plan.doubling_every().map_or(u64::MAX, u64::from);

@@ -276,6 +276,62 @@ fn a_part_failing_past_its_retries_aborts_the_stream_upload() {
     assert_eq!(bucket.head_object("failing").0, 404);
 }
 
+#[test]
+fn a_killed_stream_uploads_multipart_upload_is_aborted_by_the_next_one_to_its_key() {
+    let bucket = TestBucket::new("stream-killed");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("data");
+    let data = write_random_file(&file, 30 * MIB, 30);
+    let object = format!("s3://{}/killed", bucket.name());
+    // Slowed, so that it is killed with its multipart upload open.
+    let mut slow = cp(&bucket, None, "-", &object);
+    slow.args(["--max-bandwidth", "5MiB/s"]);
+    let mut generator = generator(&file);
+    let mut child = slow
+        .stdin(generator.stdout.take().expect("generator output"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start s3mt");
+    let deadline = Instant::now() + RUN_LIMIT;
+    while bucket.open_uploads().is_empty() {
+        assert!(Instant::now() < deadline, "no multipart upload was begun");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().expect("SIGKILL s3mt");
+    child.wait().expect("reap s3mt");
+    let _ = generator.kill();
+    generator.wait().expect("reap the generator");
+    let left = bucket.open_uploads();
+    assert_eq!(left.len(), 1, "the killed run leaves its upload: {left:?}");
+
+    let (code, stderr) = upload_piped(&mut cp(&bucket, None, "-", &object), &file);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "aborted the multipart upload {} an interrupted stream upload to this key left",
+            left[0].upload_id
+        )),
+        "{stderr}"
+    );
+    assert!(
+        bucket.open_uploads().is_empty(),
+        "{:?}",
+        bucket.open_uploads()
+    );
+    let copy = dir.path().join("copy");
+    bucket
+        .client(4)
+        .download_file(&bucket.uri("killed"), &copy)
+        .unwrap();
+    assert_same_bytes(&std::fs::read(&copy).unwrap(), &data, "the object");
+
+    // A run that completes leaves no note: the next one aborts nothing.
+    let (code, stderr) = upload_piped(&mut cp(&bucket, None, "-", &object), &file);
+    assert_eq!(code, 0, "{stderr}");
+    assert!(!stderr.contains("aborted"), "{stderr}");
+}
+
 /// Yields `good` bytes of zeros, then fails.
 struct FailingReader {
     good: usize,
