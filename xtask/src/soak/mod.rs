@@ -3,8 +3,10 @@
 //! each must end byte-identical, or fail cleanly: a documented exit code, no destination or
 //! temporary file left, no multipart upload left open, no secret in the output. `--fuzz`
 //! also runs the parsers' property tests for many cases. A failing run is printed with the
-//! command that replays it alone.
+//! command that replays it alone. Then the kill -9 phase: transfers killed part way and run
+//! again, each to end byte-identical having moved less than the whole, with nothing left.
 
+mod kill;
 mod plan;
 mod run;
 
@@ -16,6 +18,7 @@ use argh::FromArgs;
 use s3mt_engine::size::{format_size, parse_size};
 use s3mt_tests::fixture::TestBucket;
 
+use self::kill::{KillOutcome, KillPlan, Killer};
 use self::plan::Plan;
 use self::run::{Outcome, Runner};
 
@@ -36,6 +39,14 @@ pub struct SoakArgs {
     #[argh(option, default = "String::from(\"300MiB\")")]
     max_size: String,
 
+    /// transfers killed with SIGKILL part way and run again (default: 20)
+    #[argh(option, default = "20")]
+    kills: u64,
+
+    /// largest file of the kill phase (default: 160MiB)
+    #[argh(option, default = "String::from(\"160MiB\")")]
+    kill_size: String,
+
     /// also run the property tests of the parsers with this many cases each (e.g. 20000)
     #[argh(option)]
     fuzz: Option<u64>,
@@ -53,6 +64,8 @@ pub fn short() -> Result<()> {
         count: 40,
         seed: Some(20_261_204),
         max_size: "16MiB".to_owned(),
+        kills: 5,
+        kill_size: "24MiB".to_owned(),
         fuzz: None,
         debug: true,
     })
@@ -60,6 +73,7 @@ pub fn short() -> Result<()> {
 
 pub fn run(args: SoakArgs) -> Result<()> {
     let max_size = parse_size(&args.max_size)?;
+    let kill_size = parse_size(&args.kill_size)?;
     let seed = args.seed.unwrap_or_else(|| {
         std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
@@ -78,7 +92,7 @@ pub fn run(args: SoakArgs) -> Result<()> {
         .join("target")
         .join(profile)
         .join("s3mt");
-    let runner = Runner::new(&bucket, binary)?;
+    let runner = Runner::new(&bucket, binary.clone())?;
     let mut tally = Tally::default();
     for index in 0..args.count {
         let plan = Plan::new(seed + index, max_size);
@@ -99,6 +113,26 @@ pub fn run(args: SoakArgs) -> Result<()> {
         }
         tally.add(&plan, &outcome);
     }
+    let killer = Killer::new(&bucket, binary)?;
+    for index in 0..args.kills {
+        let plan = KillPlan::new(seed + index, kill_size);
+        let outcome = killer.run(&plan)?;
+        eprintln!(
+            "kill {}/{}: seed {}: {plan}: {outcome}",
+            index + 1,
+            args.kills,
+            plan.seed
+        );
+        if matches!(outcome, KillOutcome::Failed { .. }) {
+            eprintln!(
+                "  replay it alone: cargo xtask soak --seed {} --count 0 --kills 1 --kill-size {}{}",
+                plan.seed,
+                kill_size,
+                if args.debug { " --debug" } else { "" }
+            );
+        }
+        tally.add_kill(&outcome);
+    }
     let fuzz = match args.fuzz {
         Some(cases) => Some(fuzz(cases)?),
         None => None,
@@ -109,9 +143,14 @@ pub fn run(args: SoakArgs) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("report.md"), &report)?;
     eprintln!("written: target/soak/report.md");
-    if tally.unclean > 0 || tally.leftovers > 0 || fuzz.is_some_and(|f| !f.passed) {
+    let kills_failed = tally.kills_failed;
+    if tally.unclean > 0
+        || tally.leftovers > 0
+        || kills_failed > 0
+        || fuzz.is_some_and(|f| !f.passed)
+    {
         bail!(
-            "{} unclean failures, {} runs with leftovers",
+            "{} unclean failures, {} runs with leftovers, {kills_failed} kill runs not resumed",
             tally.unclean,
             tally.leftovers
         );
@@ -174,6 +213,13 @@ struct Tally {
     faults: BTreeMap<String, u64>,
     /// Exit codes of the clean failures.
     codes: BTreeMap<i32, u64>,
+    /// Kill runs that ended as they must, and that did not.
+    kills_passed: u64,
+    kills_failed: u64,
+    /// The share of the bytes each file or tree rerun moved.
+    resumed_shares: Vec<f64>,
+    /// Kill runs whose transfer finished before the kill.
+    finished_first: u64,
 }
 
 impl Tally {
@@ -181,10 +227,16 @@ impl Tally {
         for fault in &plan.faults {
             *self.faults.entry(fault.name()).or_default() += 1;
         }
+        if plan.refusal.is_some() {
+            *self
+                .faults
+                .entry("connections refused".to_owned())
+                .or_default() += 1;
+        }
         match outcome {
             Outcome::Identical => {
                 self.identical += 1;
-                self.bytes += plan.size;
+                self.bytes += plan.files().iter().map(|(_, size)| size).sum::<u64>();
             }
             Outcome::FailedCleanly { code } => {
                 self.failed_cleanly += 1;
@@ -196,6 +248,19 @@ impl Tally {
                     self.leftovers += 1;
                 }
             }
+        }
+    }
+
+    fn add_kill(&mut self, outcome: &KillOutcome) {
+        match outcome {
+            KillOutcome::Resumed { moved, total } => {
+                self.kills_passed += 1;
+                self.resumed_shares
+                    .push(*moved as f64 / (*total).max(1) as f64);
+            }
+            KillOutcome::Restarted => self.kills_passed += 1,
+            KillOutcome::FinishedFirst => self.finished_first += 1,
+            KillOutcome::Failed { .. } => self.kills_failed += 1,
         }
     }
 
@@ -240,6 +305,31 @@ impl Tally {
             self.unclean,
             self.leftovers,
         );
+        let kills = self.kills_passed + self.kills_failed;
+        if kills > 0 || self.finished_first > 0 {
+            let shares = &self.resumed_shares;
+            let (least, most) = shares.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), share| {
+                (lo.min(*share), hi.max(*share))
+            });
+            text.push_str(&format!(
+                "| kill -9 part way, then the same command: resumed byte-identical, nothing left | {}/{}{} |\n",
+                self.kills_passed,
+                kills,
+                if self.finished_first > 0 {
+                    format!(" ({} more finished before the kill)", self.finished_first)
+                } else {
+                    String::new()
+                }
+            ));
+            if !shares.is_empty() {
+                text.push_str(&format!(
+                    "| bytes the file and tree reruns moved, of the whole transfer | {:.0}% on average ({:.0}% to {:.0}%) |\n",
+                    shares.iter().sum::<f64>() * 100.0 / shares.len() as f64,
+                    least * 100.0,
+                    most * 100.0
+                ));
+            }
+        }
         if let Some(fuzz) = fuzz {
             text.push_str(&format!(
                 "| property tests of the parsers | {} cases each, {:.0} s, {} |\n",

@@ -1,5 +1,5 @@
-//! What one soak run does, drawn from its seed alone: a transfer (a file or a stream, up or
-//! down) of a random size, and a random mix of faults for the proxy to inject. Pure: the same
+//! What one soak run does, drawn from its seed alone: a transfer (a file, a stream or a tree,
+//! up or down) of a random size, and a random mix of faults for the proxy to inject. Pure: the same
 //! seed gives the same run.
 
 use std::fmt;
@@ -20,11 +20,20 @@ pub enum Kind {
     DownloadFile,
     UploadStream,
     DownloadStream,
+    UploadTree,
+    DownloadTree,
 }
 
 impl Kind {
     pub fn uploads(self) -> bool {
-        matches!(self, Self::UploadFile | Self::UploadStream)
+        matches!(
+            self,
+            Self::UploadFile | Self::UploadStream | Self::UploadTree
+        )
+    }
+
+    pub fn is_tree(self) -> bool {
+        matches!(self, Self::UploadTree | Self::DownloadTree)
     }
 }
 
@@ -66,6 +75,13 @@ impl Injected {
     }
 }
 
+/// New connections refused for a while, from a moment after the start: the server down.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refusal {
+    pub after: Duration,
+    pub lasting: Duration,
+}
+
 /// One run.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -73,37 +89,80 @@ pub struct Plan {
     pub kind: Kind,
     pub size: u64,
     pub faults: Vec<Injected>,
+    pub refusal: Option<Refusal>,
+    /// A tree's small files beside its main one (of `size` bytes), by size.
+    pub small_files: Vec<u64>,
 }
 
 impl Plan {
     /// The run of `seed`, moving at most `max_size` bytes.
     pub fn new(seed: u64, max_size: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
-        let kind = match rng.random_range(0..8) {
+        let kind = match rng.random_range(0..10) {
             0..=2 => Kind::UploadFile,
             3..=5 => Kind::DownloadFile,
             6 => Kind::UploadStream,
-            _ => Kind::DownloadStream,
+            7 => Kind::DownloadStream,
+            8 => Kind::UploadTree,
+            _ => Kind::DownloadTree,
         };
         let size = pick_size(&mut rng, max_size);
+        let small_files = if kind.is_tree() {
+            (0..rng.random_range(1..=6))
+                .map(|_| rng.random_range(0..64 * 1024))
+                .collect()
+        } else {
+            Vec::new()
+        };
         let count = rng.random_range(0..=3);
         let faults = (0..count)
             .map(|_| pick_fault(&mut rng, kind, size))
             .collect();
+        let refusal = (rng.random_range(0..4) == 0).then(|| Refusal {
+            // From the first connection on, or later (when a reset makes s3mt reconnect).
+            after: Duration::from_millis(rng.random_range(0..2) * rng.random_range(0..1500)),
+            lasting: Duration::from_millis(rng.random_range(200..3000)),
+        });
         Self {
             seed,
             kind,
             size,
             faults,
+            refusal,
+            small_files,
         }
+    }
+
+    /// The files moved, by name (relative to the tree's root) and size; one for a file or a
+    /// stream.
+    pub fn files(&self) -> Vec<(String, u64)> {
+        let mut files = vec![("main".to_owned(), self.size)];
+        files.extend(
+            self.small_files
+                .iter()
+                .enumerate()
+                .map(|(n, size)| (format!("small/{n}"), *size)),
+        );
+        files
     }
 }
 
 impl fmt::Display for Plan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{:?} of {} bytes", self.kind, self.size)?;
+        if !self.small_files.is_empty() {
+            write!(f, " and {} small files", self.small_files.len())?;
+        }
         for fault in &self.faults {
             write!(f, ", {} x{} on {}", fault.name(), fault.times, fault.method)?;
+        }
+        if let Some(refusal) = self.refusal {
+            write!(
+                f,
+                ", connections refused from {:.1} s for {:.1} s",
+                refusal.after.as_secs_f64(),
+                refusal.lasting.as_secs_f64()
+            )?;
         }
         Ok(())
     }
@@ -217,6 +276,6 @@ mod tests {
         let kinds: std::collections::BTreeSet<String> = (0..200)
             .map(|seed| format!("{:?}", Plan::new(seed, MIB).kind))
             .collect();
-        assert_eq!(kinds.len(), 4, "every kind is drawn: {kinds:?}");
+        assert_eq!(kinds.len(), 6, "every kind is drawn: {kinds:?}");
     }
 }

@@ -18,6 +18,8 @@ use super::plan::{Kind, Plan};
 /// changed (a fault can make an object look replaced), the network or server outlasted the
 /// retries, or the bytes did not match their checksum.
 const CLEAN_CODES: [i32; 3] = [6, 7, 8];
+/// A tree that ran to its end with some files failed (each left whole or absent).
+const TREE_PARTLY_FAILED: i32 = 10;
 /// Longest a run may take before it counts as hung.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
 
@@ -68,16 +70,31 @@ impl<'a> Runner<'a> {
         let dir = self.scratch.path().join(plan.seed.to_string());
         std::fs::create_dir_all(&dir)?;
         let source = dir.join("source");
-        let data = write_random_file(&source, usize::try_from(plan.size)?, plan.seed);
-        let key = format!("soak/{}", plan.seed);
-        let object = format!("s3://{}/{key}", self.bucket.name());
-        if !plan.kind.uploads() {
-            // The object to download goes up straight, with no fault.
-            let client = self.bucket.client(4);
-            client
-                .upload_file(&source, &self.bucket.uri(&key))
-                .context("seed the object to download")?;
+        let prefix = format!("soak/{}", plan.seed);
+        let files = plan.files();
+        let mut data = Vec::new();
+        for (index, (name, size)) in files.iter().enumerate() {
+            let path = self.local(plan, &source, name);
+            std::fs::create_dir_all(path.parent().context("a parent")?)?;
+            data.push(write_random_file(
+                &path,
+                usize::try_from(*size)?,
+                plan.seed + index as u64,
+            ));
+            if !plan.kind.uploads() {
+                // The objects to download go up straight, with no fault.
+                self.bucket
+                    .client(4)
+                    .upload_file(&path, &self.bucket.uri(&self.key(plan, &prefix, name)))
+                    .context("store the object to download")?;
+            }
         }
+        let object = format!(
+            "s3://{}/{}",
+            self.bucket.name(),
+            self.key(plan, &prefix, "main")
+        );
+        let tree = format!("s3://{}/{prefix}/", self.bucket.name());
         let proxy = FaultProxy::start(self.bucket.server().endpoint())?;
         for fault in &plan.faults {
             proxy.add(fault.rule());
@@ -85,16 +102,58 @@ impl<'a> Runner<'a> {
         let destination = dir.join("destination");
         let mut command = s3mt_binary_for(&self.binary, self.bucket.server());
         command.args(["--endpoint-url", &proxy.endpoint(), "cp"]);
-        let (code, stdout, stderr) = match plan.kind {
-            Kind::UploadFile => self.finish(command.arg(&source).arg(&object), None)?,
-            Kind::DownloadFile => self.finish(command.arg(&object).arg(&destination), None)?,
-            Kind::UploadStream => self.finish(command.arg("-").arg(&object), Some(&data))?,
-            Kind::DownloadStream => self.finish(command.arg(&object).arg("-"), None)?,
+        let (code, stdout, stderr) = std::thread::scope(|scope| {
+            if let Some(refusal) = plan.refusal {
+                let proxy = &proxy;
+                scope.spawn(move || {
+                    std::thread::sleep(refusal.after);
+                    proxy.refuse_connections_for(refusal.lasting);
+                });
+            }
+            match plan.kind {
+                Kind::UploadFile => self.finish(command.arg(&source).arg(&object), None),
+                Kind::DownloadFile => self.finish(command.arg(&object).arg(&destination), None),
+                Kind::UploadStream => {
+                    self.finish(command.arg("-").arg(&object), Some(data[0].as_slice()))
+                }
+                Kind::DownloadStream => self.finish(command.arg(&object).arg("-"), None),
+                Kind::UploadTree => self.finish(command.arg("-r").arg(&source).arg(&tree), None),
+                Kind::DownloadTree => {
+                    self.finish(command.arg("-r").arg(&tree).arg(&destination), None)
+                }
+            }
+        })?;
+        let printed = Printed {
+            code,
+            stdout: &stdout,
+            stderr: &stderr,
         };
-        let outcome = self.judge(plan, &data, &key, &destination, code, &stdout, &stderr);
+        let outcome = self.judge(plan, &data, &prefix, &destination, &printed);
         let _ = std::fs::remove_dir_all(&dir);
-        let _ = self.bucket.client(1).delete_object(&self.bucket.uri(&key));
+        let client = self.bucket.client(1);
+        for (name, _) in &files {
+            let _ = client.delete_object(&self.bucket.uri(&self.key(plan, &prefix, name)));
+        }
         Ok(outcome)
+    }
+
+    /// The key of file `name` of the plan: under the prefix for a tree, the prefix itself
+    /// for one object.
+    fn key(&self, plan: &Plan, prefix: &str, name: &str) -> String {
+        if plan.kind.is_tree() {
+            format!("{prefix}/{name}")
+        } else {
+            prefix.to_owned()
+        }
+    }
+
+    /// Where file `name` of the plan lives under `root` (`root` itself for one file).
+    fn local(&self, plan: &Plan, root: &Path, name: &str) -> std::path::PathBuf {
+        if plan.kind.is_tree() {
+            root.join(name)
+        } else {
+            root.to_path_buf()
+        }
     }
 
     /// Runs `command` with the soak's settings (no resume: a failure must leave nothing),
@@ -175,30 +234,32 @@ impl<'a> Runner<'a> {
         Ok((code, stdout, stderr))
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn judge(
         &self,
         plan: &Plan,
-        data: &[u8],
-        key: &str,
+        data: &[Vec<u8>],
+        prefix: &str,
         destination: &Path,
-        code: i32,
-        stdout: &[u8],
-        stderr: &str,
+        printed: &Printed<'_>,
     ) -> Outcome {
+        let Printed {
+            code,
+            stdout,
+            stderr,
+        } = *printed;
         let secret = self.bucket.server().secret_key();
-        let printed = match plan.kind {
+        let shown = match plan.kind {
             Kind::DownloadStream => stderr.to_owned(),
             _ => format!("{}{stderr}", String::from_utf8_lossy(stdout)),
         };
-        if printed.contains(secret) {
+        if shown.contains(secret) {
             return unclean("the secret key is in the output", false);
         }
         let open = self
             .bucket
             .open_uploads()
             .into_iter()
-            .filter(|upload| upload.key == key)
+            .filter(|upload| upload.key.starts_with(prefix))
             .count();
         if plan.kind.uploads() && open > 0 {
             return unclean(
@@ -206,53 +267,59 @@ impl<'a> Runner<'a> {
                 true,
             );
         }
-        let stray = std::fs::read_dir(destination.parent().unwrap_or(destination))
-            .map(|entries| {
-                entries
-                    .filter_map(|entry| entry.ok())
-                    .map(|entry| entry.file_name().to_string_lossy().into_owned())
-                    .filter(|name| name != "source" && name != "destination")
-                    .collect::<Vec<_>>()
-            })
-            .unwrap_or_default();
-        if !stray.is_empty() {
-            return unclean(
-                &format!("files left beside the destination: {stray:?}"),
-                true,
-            );
-        }
-        let got = match plan.kind {
-            Kind::UploadFile | Kind::UploadStream => self.stored(key),
-            Kind::DownloadFile => std::fs::read(destination).ok(),
-            Kind::DownloadStream => Some(stdout.to_vec()),
+        let files = plan.files();
+        let expected: Vec<String> = if plan.kind == Kind::DownloadTree {
+            files
+                .iter()
+                .map(|(name, _)| format!("destination/{name}"))
+                .collect()
+        } else {
+            vec!["destination".to_owned()]
         };
-        if code == 0 {
-            return match got {
-                Some(got) if digest(&got) == digest(data) => Outcome::Identical,
-                Some(got) => unclean(
-                    &format!(
-                        "exit 0, but {} bytes differ from the {} sent",
-                        got.len(),
-                        data.len()
-                    ),
-                    false,
-                ),
-                None => unclean("exit 0, but nothing at the destination", false),
-            };
+        let stray: Vec<String> = files_under(destination.parent().unwrap_or(destination))
+            .into_iter()
+            .filter(|name| !name.starts_with("source") && !expected.contains(name))
+            .collect();
+        if !stray.is_empty() {
+            return unclean(&format!("files left at the destination: {stray:?}"), true);
         }
-        if !CLEAN_CODES.contains(&code) {
+        let tree_failed = plan.kind.is_tree() && code == TREE_PARTLY_FAILED;
+        if code != 0 && !CLEAN_CODES.contains(&code) && !tree_failed {
             return unclean(&format!("exit {code}: {stderr}"), false);
         }
-        // A failure leaves no file, and no object but the whole one.
-        match (plan.kind, got) {
-            (Kind::DownloadFile, Some(_)) => unclean(
-                &format!("exit {code}, and a destination file: {stderr}"),
-                true,
-            ),
-            (Kind::UploadFile | Kind::UploadStream, Some(got)) if digest(&got) != digest(data) => {
-                unclean(&format!("exit {code}, and a wrong object: {stderr}"), true)
+        for ((name, _), sent) in files.iter().zip(data) {
+            let got = match plan.kind {
+                Kind::UploadFile | Kind::UploadStream | Kind::UploadTree => {
+                    self.stored(&self.key(plan, prefix, name))
+                }
+                Kind::DownloadFile | Kind::DownloadTree => {
+                    std::fs::read(self.local(plan, destination, name)).ok()
+                }
+                // What went out before a failure cannot be taken back: only a success counts.
+                Kind::DownloadStream => (code == 0).then(|| stdout.to_vec()),
+            };
+            match got {
+                // A failure leaves each file whole or absent; a success leaves them all whole.
+                Some(got) if digest(&got) != digest(sent) => {
+                    return unclean(
+                        &format!(
+                            "exit {code}, and {name} holds {} bytes that differ from the {} sent: {stderr}",
+                            got.len(),
+                            sent.len()
+                        ),
+                        code != 0,
+                    );
+                }
+                None if code == 0 => {
+                    return unclean(&format!("exit 0, but no {name} at the destination"), false);
+                }
+                _ => {}
             }
-            _ => Outcome::FailedCleanly { code },
+        }
+        if code == 0 {
+            Outcome::Identical
+        } else {
+            Outcome::FailedCleanly { code }
         }
     }
 
@@ -266,6 +333,35 @@ impl<'a> Runner<'a> {
             .ok()?;
         std::fs::read(copy).ok()
     }
+}
+
+/// How a run's command ended.
+#[derive(Clone, Copy)]
+struct Printed<'a> {
+    code: i32,
+    stdout: &'a [u8],
+    stderr: &'a str,
+}
+
+/// Every file under `root`, by path relative to it (none when it does not exist).
+pub fn files_under(root: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut dirs = vec![root.to_path_buf()];
+    while let Some(dir) = dirs.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.filter_map(|entry| entry.ok()) {
+            let path = entry.path();
+            if path.is_dir() {
+                dirs.push(path);
+            } else {
+                let relative = path.strip_prefix(root).unwrap_or(&path);
+                found.push(relative.to_string_lossy().into_owned());
+            }
+        }
+    }
+    found
 }
 
 fn unclean(why: &str, leftover: bool) -> Outcome {
