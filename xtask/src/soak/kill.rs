@@ -9,24 +9,28 @@
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 use rand::rngs::StdRng;
 use rand::{RngExt as _, SeedableRng as _};
 use s3mt_engine::size::MIB;
-use s3mt_tests::fixture::{TestBucket, random_bytes, s3mt_binary_for};
+use s3mt_tests::fixture::random_bytes;
 use s3mt_tests::proxy::{FaultProxy, RequestRecord};
 
 use super::run::files_under;
+use super::store::Store;
 
 /// How long a transfer lasts under its cap, about.
 const PLANNED: Duration = Duration::from_secs(2);
 /// Requests in flight at a time.
 const CONCURRENCY: usize = 2;
-/// Longest a rerun may take before it counts as hung.
-const RERUN_LIMIT: Duration = Duration::from_secs(300);
+/// Longest a run may take before it counts as hung.
+const RUN_LIMIT: Duration = Duration::from_secs(300);
+/// A network or server failure that outlasted the retries: the exit a crashed server may
+/// cause, which a rerun must then get past.
+const NETWORK_FAILURE: i32 = 7;
 
 /// What is moved and killed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -48,10 +52,18 @@ impl KillKind {
     }
 }
 
+/// What is killed: `s3mt`, or the server (started again at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Victim {
+    Client,
+    Server,
+}
+
 /// One kill run, drawn from its seed alone.
 #[derive(Debug, Clone)]
 pub struct KillPlan {
     pub seed: u64,
+    pub victim: Victim,
     pub kind: KillKind,
     /// The files moved, by name, with their sizes (one for a file transfer).
     pub files: Vec<(String, u64)>,
@@ -62,9 +74,9 @@ pub struct KillPlan {
 }
 
 impl KillPlan {
-    /// The run of `seed` (consecutive seeds take the kinds in turn), moving at most
-    /// `max_size` bytes (at least 24 MiB, so there are parts to keep).
-    pub fn new(seed: u64, max_size: u64) -> Self {
+    /// The run of `seed` killing `victim` (consecutive seeds take the kinds in turn), moving
+    /// at most `max_size` bytes (at least 24 MiB, so there are parts to keep).
+    pub fn new(seed: u64, victim: Victim, max_size: u64) -> Self {
         let mut rng = StdRng::seed_from_u64(seed);
         let max_size = max_size.max(24 * MIB);
         let kind = [
@@ -104,6 +116,7 @@ impl KillPlan {
         let then = Duration::from_millis(rng.random_range(0..300));
         Self {
             seed,
+            victim,
             kind,
             files,
             answered,
@@ -125,10 +138,14 @@ impl fmt::Display for KillPlan {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
-            "{:?} of {} file(s), {} bytes, killed {} ms after {} answers",
+            "{:?} of {} file(s), {} bytes, {} killed {} ms after {} answers",
             self.kind,
             self.files.len(),
             self.total(),
+            match self.victim {
+                Victim::Client => "s3mt",
+                Victim::Server => "the server",
+            },
             self.then.as_millis(),
             self.answered
         )
@@ -145,6 +162,11 @@ pub enum KillOutcome {
     },
     /// A stream killed, then sent again whole by the rerun, which aborted what was left.
     Restarted,
+    /// The server crashed and came back; the transfer got past it on its retries.
+    RodeThrough,
+    /// The server crashed and came back; the transfer failed cleanly, and its rerun ended
+    /// byte-identical.
+    RerunAfterCrash,
     /// The transfer finished before the kill: no resume was tested.
     FinishedFirst,
     Failed {
@@ -163,103 +185,123 @@ impl fmt::Display for KillOutcome {
             Self::Restarted => f.write_str(
                 "sent again byte-identical (a stream cannot resume), the killed run's upload aborted",
             ),
+            Self::RodeThrough => f.write_str("got past the crash on its retries, byte-identical"),
+            Self::RerunAfterCrash => f.write_str(
+                "failed cleanly (exit 7) on the crash; the rerun ended byte-identical",
+            ),
             Self::FinishedFirst => f.write_str("finished before the kill"),
             Self::Failed { why } => write!(f, "FAILED: {why}"),
         }
     }
 }
 
-/// Runs kill plans against one bucket.
-pub struct Killer<'a> {
-    bucket: &'a TestBucket,
-    binary: PathBuf,
+/// Runs kill plans against the soak's store.
+pub struct Killer {
     scratch: tempfile::TempDir,
 }
 
-impl<'a> Killer<'a> {
-    pub fn new(bucket: &'a TestBucket, binary: PathBuf) -> Result<Self> {
+impl Killer {
+    pub fn new() -> Result<Self> {
         Ok(Self {
-            bucket,
-            binary,
             scratch: tempfile::tempdir().context("a scratch directory")?,
         })
     }
 
-    /// Runs `plan`: the transfer, the kill, the rerun; then judges it and cleans up.
-    pub fn run(&self, plan: &KillPlan) -> Result<KillOutcome> {
+    /// Runs `plan`: the transfer, the kill (of `s3mt`, or of the server, which is started
+    /// again), the rerun when one is due; then judges it and cleans up.
+    pub fn run(&self, store: &mut Store, plan: &KillPlan) -> Result<KillOutcome> {
         let dir = self.scratch.path().join(plan.seed.to_string());
         let source = dir.join("source");
         let destination = dir.join("destination");
         let state = dir.join("state");
         let prefix = format!("kill/{}", plan.seed);
-        let data = self.prepare(plan, &source, &prefix)?;
-        let proxy = FaultProxy::start(self.bucket.server().endpoint())?;
-        let command = || self.command(plan, &proxy, &source, &destination, &state, &prefix);
-        let stdin = || -> Result<Stdio> {
-            Ok(if plan.kind == KillKind::UploadStream {
+        let data = self.prepare(store, plan, &source, &prefix)?;
+        let proxy = FaultProxy::start(store.server.endpoint())?;
+        let paths = Paths {
+            source: &source,
+            destination: &destination,
+            state: &state,
+            prefix: &prefix,
+        };
+        let start = |store: &Store| -> Result<Running> {
+            let stdin = if plan.kind == KillKind::UploadStream {
                 std::fs::File::open(&source)?.into()
             } else {
                 Stdio::null()
-            })
+            };
+            spawn(self.command(store, plan, &proxy, &paths).stdin(stdin))
         };
 
-        let mut first = command()
-            .stdin(stdin()?)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .context("start s3mt")?;
+        let mut first = start(store)?;
         // A GET is answered when its body begins: with two in flight, the third answer means
         // the first body is done.
         let wanted = plan.answered + if plan.kind.uploads() { 0 } else { CONCURRENCY };
-        let deadline = Instant::now() + RERUN_LIMIT;
+        let deadline = Instant::now() + RUN_LIMIT;
         while answered_data(&proxy.requests()) < wanted
-            && first.try_wait()?.is_none()
+            && first.child.try_wait()?.is_none()
             && Instant::now() < deadline
         {
             std::thread::sleep(Duration::from_millis(5));
         }
         std::thread::sleep(plan.then);
-        let outcome = if first.try_wait()?.is_some() {
+        let outcome = if first.child.try_wait()?.is_some() {
             KillOutcome::FinishedFirst
+        } else if plan.victim == Victim::Server {
+            store.server.kill();
+            store.server.restart().context("start the server again")?;
+            let (code, output) = first.wait()?;
+            if code == 0 {
+                self.judge(store, plan, &data, &paths, code, &output)
+                    .map_or(KillOutcome::RodeThrough, |why| KillOutcome::Failed { why })
+            } else if code == NETWORK_FAILURE {
+                let (code, output) = start(store)?.wait()?;
+                self.judge(store, plan, &data, &paths, code, &output)
+                    .map_or(KillOutcome::RerunAfterCrash, |why| KillOutcome::Failed {
+                        why,
+                    })
+            } else {
+                KillOutcome::Failed {
+                    why: format!("exit {code} when the server crashed: {output}"),
+                }
+            }
         } else {
-            first.kill().context("SIGKILL s3mt")?;
-            first.wait()?;
+            first.child.kill().context("SIGKILL s3mt")?;
+            let _ = first.wait()?;
             // Requests already on their way are recorded before the rerun's are counted.
             std::thread::sleep(Duration::from_millis(200));
             let mark = proxy.requests().len();
-            let mut rerun = command();
-            let (code, output) = finish(rerun.stdin(stdin()?))?;
-            let moved = moved(plan, &proxy.requests()[mark..], self.bucket.name());
-            self.judge(plan, &data, &destination, &state, &prefix, code, &output)
-                .map_or(
-                    KillOutcome::Resumed {
-                        moved,
-                        total: plan.total(),
-                    },
-                    |why| KillOutcome::Failed { why },
-                )
-        };
-        let outcome = match outcome {
-            KillOutcome::Resumed { .. } if plan.kind == KillKind::UploadStream => {
-                KillOutcome::Restarted
+            let (code, output) = start(store)?.wait()?;
+            let moved = moved(plan, &proxy.requests()[mark..], store.bucket());
+            match self.judge(store, plan, &data, &paths, code, &output) {
+                Some(why) => KillOutcome::Failed { why },
+                None if plan.kind == KillKind::UploadStream => KillOutcome::Restarted,
+                None if moved >= plan.total() => KillOutcome::Failed {
+                    why: format!(
+                        "the rerun moved {moved} bytes of {}: nothing was resumed",
+                        plan.total()
+                    ),
+                },
+                None => KillOutcome::Resumed {
+                    moved,
+                    total: plan.total(),
+                },
             }
-            KillOutcome::Resumed { moved, total } if moved >= total => KillOutcome::Failed {
-                why: format!("the rerun moved {moved} bytes of {total}: nothing was resumed"),
-            },
-            other => other,
         };
-        let client = self.bucket.client(1);
         for (name, _) in &plan.files {
-            let _ = client.delete_object(&self.bucket.uri(&format!("{prefix}/{name}")));
+            store.delete(&format!("{prefix}/{name}"));
         }
         let _ = std::fs::remove_dir_all(&dir);
         Ok(outcome)
     }
 
     /// Writes the source files (and for a download, stores them as objects); their bytes.
-    fn prepare(&self, plan: &KillPlan, source: &Path, prefix: &str) -> Result<Vec<Vec<u8>>> {
-        let client = self.bucket.client(4);
+    fn prepare(
+        &self,
+        store: &Store,
+        plan: &KillPlan,
+        source: &Path,
+        prefix: &str,
+    ) -> Result<Vec<Vec<u8>>> {
         let mut data = Vec::new();
         for (index, (name, size)) in plan.files.iter().enumerate() {
             let path = local_path(plan, source, name);
@@ -267,9 +309,7 @@ impl<'a> Killer<'a> {
             let bytes = random_bytes(usize::try_from(*size)?, plan.seed + index as u64);
             std::fs::write(&path, &bytes)?;
             if !plan.kind.uploads() {
-                client
-                    .upload_file(&path, &self.bucket.uri(&format!("{prefix}/{name}")))
-                    .context("store the object to download")?;
+                store.put(&path, &format!("{prefix}/{name}"))?;
             }
             data.push(bytes);
         }
@@ -279,17 +319,16 @@ impl<'a> Killer<'a> {
     /// The command, the same for the killed run and the rerun.
     fn command(
         &self,
+        store: &Store,
         plan: &KillPlan,
         proxy: &FaultProxy,
-        source: &Path,
-        destination: &Path,
-        state: &Path,
-        prefix: &str,
+        paths: &Paths<'_>,
     ) -> Command {
-        let remote = format!("s3://{}/{prefix}", self.bucket.name());
-        let mut command = s3mt_binary_for(&self.binary, self.bucket.server());
+        let remote = format!("s3://{}/{}", store.bucket(), paths.prefix);
+        let (source, destination) = (paths.source, paths.destination);
+        let mut command = store.s3mt();
         command
-            .env("XDG_STATE_HOME", state)
+            .env("XDG_STATE_HOME", paths.state)
             .args(["--endpoint-url", &proxy.endpoint()]);
         match plan.kind {
             KillKind::UploadFile => command.arg("cp").arg(source).arg(format!("{remote}/file")),
@@ -305,58 +344,50 @@ impl<'a> Killer<'a> {
             KillKind::UploadStream => command.args(["cp", "-", &format!("{remote}/file")]),
         };
         command
-            .args([
-                "--progress",
-                "none",
-                "--concurrency",
-                &CONCURRENCY.to_string(),
-            ])
+            .args(["--progress", "none"])
+            .args(["--concurrency", &CONCURRENCY.to_string()])
             .args(["--part-size", "5MiB", "--multipart-threshold", "5MiB"])
-            .args(["--max-bandwidth", &format!("{}MiB/s", plan.cap_mib())]);
+            .args(["--max-bandwidth", &format!("{}MiB/s", plan.cap_mib())])
+            // Enough retries (with the default backoff) to outlast a server's restart.
+            .args(["--max-attempts", "10", "--io-timeout", "2"]);
         command
     }
 
-    /// Why the rerun is not a clean resume, if it is not.
-    #[allow(clippy::too_many_arguments)]
+    /// Why the last run did not end byte-identical with nothing left, if it did not.
     fn judge(
         &self,
+        store: &Store,
         plan: &KillPlan,
         data: &[Vec<u8>],
-        destination: &Path,
-        state: &Path,
-        prefix: &str,
+        paths: &Paths<'_>,
         code: i32,
         output: &str,
     ) -> Option<String> {
         if code != 0 {
-            return Some(format!("the rerun exited {code}: {output}"));
+            return Some(format!("the last run exited {code}: {output}"));
         }
-        if output.contains(self.bucket.server().secret_key()) {
+        if output.contains(store.server.secret_key()) {
             return Some("the secret key is in the output".to_owned());
         }
         for ((name, _), bytes) in plan.files.iter().zip(data) {
             let got = if plan.kind.uploads() {
-                self.stored(&format!("{prefix}/{name}"))
+                store.stored(&format!("{}/{name}", paths.prefix))
             } else {
-                std::fs::read(local_path(plan, destination, name)).ok()
+                std::fs::read(local_path(plan, paths.destination, name)).ok()
             };
             if got.as_deref() != Some(bytes.as_slice()) {
                 return Some(format!("{name} is not byte-identical"));
             }
         }
-        let open: Vec<_> = self
-            .bucket
-            .open_uploads()
-            .into_iter()
-            .filter(|upload| upload.key.starts_with(prefix))
-            .collect();
-        if !open.is_empty() {
-            return Some(format!("{} multipart upload(s) left open", open.len()));
+        match store.open_uploads(paths.prefix) {
+            Ok(open) if open.is_empty() => {}
+            Ok(open) => return Some(format!("{} multipart upload(s) left open", open.len())),
+            Err(err) => return Some(format!("cannot list the open uploads: {err}")),
         }
-        let left = files_under(state)
+        let left = files_under(paths.state)
             .into_iter()
             .chain(
-                files_under(destination.parent()?)
+                files_under(paths.destination.parent()?)
                     .into_iter()
                     .filter(|name| name.contains("s3mt-partial")),
             )
@@ -366,24 +397,21 @@ impl<'a> Killer<'a> {
         }
         if !plan.kind.uploads() && plan.kind.is_tree() {
             let expected = plan.files.len();
-            let found = files_under(destination).len();
+            let found = files_under(paths.destination).len();
             if found != expected {
                 return Some(format!("{found} files at the destination, not {expected}"));
             }
         }
         None
     }
+}
 
-    /// The object's bytes as stored, read with a clean client.
-    fn stored(&self, key: &str) -> Option<Vec<u8>> {
-        let dir = tempfile::tempdir().ok()?;
-        let copy = dir.path().join("stored");
-        self.bucket
-            .client(4)
-            .download_file(&self.bucket.uri(key), &copy)
-            .ok()?;
-        std::fs::read(copy).ok()
-    }
+/// Where a kill run's files and objects are.
+struct Paths<'a> {
+    source: &'a Path,
+    destination: &'a Path,
+    state: &'a Path,
+    prefix: &'a str,
 }
 
 /// Where file `name` of the plan lives under `root` (`root` itself for a single file).
@@ -434,35 +462,47 @@ fn range_length(range: &str) -> u64 {
     }
 }
 
-/// Runs `command` to its end; its exit code (-1 for a signal, -2 when it hung and was killed)
-/// and its output.
-fn finish(command: &mut Command) -> Result<(i32, String)> {
+/// A running `s3mt`, its standard error drained as it writes.
+struct Running {
+    child: Child,
+    stderr: std::thread::JoinHandle<String>,
+}
+
+fn spawn(command: &mut Command) -> Result<Running> {
     let mut child = command
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .context("start s3mt")?;
-    let stderr = child.stderr.take();
-    let drain = std::thread::spawn(move || {
+    let pipe = child.stderr.take();
+    let stderr = std::thread::spawn(move || {
         let mut text = String::new();
-        if let Some(mut pipe) = stderr {
+        if let Some(mut pipe) = pipe {
             let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
         }
         text
     });
-    let deadline = Instant::now() + RERUN_LIMIT;
-    let code = loop {
-        if let Some(status) = child.try_wait()? {
-            break status.code().unwrap_or(-1);
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break -2;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    Ok((code, drain.join().unwrap_or_default()))
+    Ok(Running { child, stderr })
+}
+
+impl Running {
+    /// Waits for the end; the exit code (-1 for a signal, -2 when it hung and was killed) and
+    /// standard error.
+    fn wait(mut self) -> Result<(i32, String)> {
+        let deadline = Instant::now() + RUN_LIMIT;
+        let code = loop {
+            if let Some(status) = self.child.try_wait()? {
+                break status.code().unwrap_or(-1);
+            }
+            if Instant::now() > deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                break -2;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        Ok((code, self.stderr.join().unwrap_or_default()))
+    }
 }
 
 #[cfg(test)]
@@ -471,7 +511,9 @@ mod tests {
 
     #[test]
     fn kill_plans_take_turns_and_land_part_way() {
-        let kinds: Vec<KillKind> = (10..15).map(|n| KillPlan::new(n, MIB).kind).collect();
+        let kinds: Vec<KillKind> = (10..15)
+            .map(|n| KillPlan::new(n, Victim::Client, MIB).kind)
+            .collect();
         assert_eq!(
             kinds,
             [
@@ -483,7 +525,7 @@ mod tests {
             ]
         );
         for index in 0..100 {
-            let plan = KillPlan::new(7 + index, 160 * MIB);
+            let plan = KillPlan::new(7 + index, Victim::Server, 160 * MIB);
             assert!(plan.total() >= 12 * MIB && plan.total() <= 2 * 160 * MIB);
             let parts: u64 = plan
                 .files

@@ -9,6 +9,7 @@
 mod kill;
 mod plan;
 mod run;
+mod store;
 
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
@@ -16,11 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 use argh::FromArgs;
 use s3mt_engine::size::{format_size, parse_size};
-use s3mt_tests::fixture::TestBucket;
 
-use self::kill::{KillOutcome, KillPlan, Killer};
+use self::kill::{KillOutcome, KillPlan, Killer, Victim};
 use self::plan::Plan;
 use self::run::{Outcome, Runner};
+use self::store::Store;
 
 /// Soak s3mt in faults: random transfers through the fault proxy, each checked to end
 /// byte-identical or to fail cleanly (against a local SeaweedFS, or S3MT_TEST_SERVER's kind).
@@ -42,6 +43,11 @@ pub struct SoakArgs {
     /// transfers killed with SIGKILL part way and run again (default: 20)
     #[argh(option, default = "20")]
     kills: u64,
+
+    /// transfers during which the server is killed with SIGKILL and started again
+    /// (default: 10; none on moto, which keeps nothing across a restart)
+    #[argh(option, default = "10")]
+    crashes: u64,
 
     /// largest file of the kill phase (default: 160MiB)
     #[argh(option, default = "String::from(\"160MiB\")")]
@@ -65,6 +71,7 @@ pub fn short() -> Result<()> {
         seed: Some(20_261_204),
         max_size: "16MiB".to_owned(),
         kills: 5,
+        crashes: 2,
         kill_size: "24MiB".to_owned(),
         fuzz: None,
         debug: true,
@@ -87,16 +94,22 @@ pub fn run(args: SoakArgs) -> Result<()> {
         "release"
     };
     let started = Instant::now();
-    let bucket = TestBucket::new("soak");
     let binary = s3mt_tests::tools::workspace_root()
         .join("target")
         .join(profile)
         .join("s3mt");
-    let runner = Runner::new(&bucket, binary.clone())?;
+    let mut store = Store::start(binary)?;
+    let replay = |what: &str, seed: u64| {
+        eprintln!(
+            "  replay it alone: cargo xtask soak --seed {seed} {what}{}",
+            if args.debug { " --debug" } else { "" }
+        );
+    };
+    let runner = Runner::new()?;
     let mut tally = Tally::default();
     for index in 0..args.count {
         let plan = Plan::new(seed + index, max_size);
-        let outcome = runner.run(&plan)?;
+        let outcome = runner.run(&store, &plan)?;
         eprintln!(
             "soak {}/{}: seed {}: {plan}: {outcome}",
             index + 1,
@@ -104,34 +117,45 @@ pub fn run(args: SoakArgs) -> Result<()> {
             plan.seed
         );
         if !outcome.is_clean() {
-            eprintln!(
-                "  replay it alone: cargo xtask soak --seed {} --count 1 --max-size {}{}",
+            replay(
+                &format!("--count 1 --kills 0 --crashes 0 --max-size {max_size}"),
                 plan.seed,
-                max_size,
-                if args.debug { " --debug" } else { "" }
             );
         }
         tally.add(&plan, &outcome);
     }
-    let killer = Killer::new(&bucket, binary)?;
-    for index in 0..args.kills {
-        let plan = KillPlan::new(seed + index, kill_size);
-        let outcome = killer.run(&plan)?;
+    let killer = Killer::new()?;
+    let crashes = if store.server.kind().keeps_data_across_restart() {
+        args.crashes
+    } else {
+        eprintln!(
+            "no server crashes: {} keeps nothing across a restart",
+            store.server.kind().name()
+        );
+        0
+    };
+    let victims = std::iter::repeat_n(Victim::Client, args.kills as usize)
+        .chain(std::iter::repeat_n(Victim::Server, crashes as usize));
+    for (index, victim) in (0_u64..).zip(victims) {
+        let plan = KillPlan::new(seed + index, victim, kill_size);
+        let outcome = killer.run(&mut store, &plan)?;
         eprintln!(
             "kill {}/{}: seed {}: {plan}: {outcome}",
             index + 1,
-            args.kills,
+            args.kills + crashes,
             plan.seed
         );
         if matches!(outcome, KillOutcome::Failed { .. }) {
-            eprintln!(
-                "  replay it alone: cargo xtask soak --seed {} --count 0 --kills 1 --kill-size {}{}",
+            let (kills, crashes) = match victim {
+                Victim::Client => (1, 0),
+                Victim::Server => (0, 1),
+            };
+            replay(
+                &format!("--count 0 --kills {kills} --crashes {crashes} --kill-size {kill_size}"),
                 plan.seed,
-                kill_size,
-                if args.debug { " --debug" } else { "" }
             );
         }
-        tally.add_kill(&outcome);
+        tally.add_kill(victim, &outcome);
     }
     let fuzz = match args.fuzz {
         Some(cases) => Some(fuzz(cases)?),
@@ -143,7 +167,7 @@ pub fn run(args: SoakArgs) -> Result<()> {
     std::fs::create_dir_all(&out)?;
     std::fs::write(out.join("report.md"), &report)?;
     eprintln!("written: target/soak/report.md");
-    let kills_failed = tally.kills_failed;
+    let kills_failed = tally.kills.failed + tally.crashes.failed;
     if tally.unclean > 0
         || tally.leftovers > 0
         || kills_failed > 0
@@ -213,13 +237,38 @@ struct Tally {
     faults: BTreeMap<String, u64>,
     /// Exit codes of the clean failures.
     codes: BTreeMap<i32, u64>,
-    /// Kill runs that ended as they must, and that did not.
-    kills_passed: u64,
-    kills_failed: u64,
+    /// The runs that killed `s3mt`, and those that killed the server.
+    kills: KillTally,
+    crashes: KillTally,
+}
+
+/// How the kill runs of one victim ended.
+#[derive(Debug, Default)]
+struct KillTally {
+    passed: u64,
+    failed: u64,
+    /// Transfers that finished before the kill: nothing tested.
+    finished_first: u64,
+    /// Server crashes the transfer got past on its retries, and those it failed on cleanly
+    /// before its rerun ended byte-identical.
+    rode_through: u64,
+    rerun: u64,
     /// The share of the bytes each file or tree rerun moved.
     resumed_shares: Vec<f64>,
-    /// Kill runs whose transfer finished before the kill.
-    finished_first: u64,
+}
+
+impl KillTally {
+    /// `passed/runs`, and the runs that finished before the kill.
+    fn score(&self) -> String {
+        let mut text = format!("{}/{}", self.passed, self.passed + self.failed);
+        if self.finished_first > 0 {
+            text.push_str(&format!(
+                " ({} more finished before the kill)",
+                self.finished_first
+            ));
+        }
+        text
+    }
 }
 
 impl Tally {
@@ -251,16 +300,29 @@ impl Tally {
         }
     }
 
-    fn add_kill(&mut self, outcome: &KillOutcome) {
+    fn add_kill(&mut self, victim: Victim, outcome: &KillOutcome) {
+        let tally = match victim {
+            Victim::Client => &mut self.kills,
+            Victim::Server => &mut self.crashes,
+        };
         match outcome {
             KillOutcome::Resumed { moved, total } => {
-                self.kills_passed += 1;
-                self.resumed_shares
+                tally.passed += 1;
+                tally
+                    .resumed_shares
                     .push(*moved as f64 / (*total).max(1) as f64);
             }
-            KillOutcome::Restarted => self.kills_passed += 1,
-            KillOutcome::FinishedFirst => self.finished_first += 1,
-            KillOutcome::Failed { .. } => self.kills_failed += 1,
+            KillOutcome::Restarted => tally.passed += 1,
+            KillOutcome::RodeThrough => {
+                tally.passed += 1;
+                tally.rode_through += 1;
+            }
+            KillOutcome::RerunAfterCrash => {
+                tally.passed += 1;
+                tally.rerun += 1;
+            }
+            KillOutcome::FinishedFirst => tally.finished_first += 1,
+            KillOutcome::Failed { .. } => tally.failed += 1,
         }
     }
 
@@ -305,23 +367,17 @@ impl Tally {
             self.unclean,
             self.leftovers,
         );
-        let kills = self.kills_passed + self.kills_failed;
-        if kills > 0 || self.finished_first > 0 {
-            let shares = &self.resumed_shares;
-            let (least, most) = shares.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), share| {
-                (lo.min(*share), hi.max(*share))
-            });
+        let kills = &self.kills;
+        if kills.passed + kills.failed + kills.finished_first > 0 {
             text.push_str(&format!(
-                "| kill -9 part way, then the same command: resumed byte-identical, nothing left | {}/{}{} |\n",
-                self.kills_passed,
-                kills,
-                if self.finished_first > 0 {
-                    format!(" ({} more finished before the kill)", self.finished_first)
-                } else {
-                    String::new()
-                }
+                "| kill -9 of s3mt part way, then the same command: byte-identical, nothing left | {} |\n",
+                kills.score()
             ));
+            let shares = &kills.resumed_shares;
             if !shares.is_empty() {
+                let (least, most) = shares.iter().fold((f64::MAX, 0.0_f64), |(lo, hi), share| {
+                    (lo.min(*share), hi.max(*share))
+                });
                 text.push_str(&format!(
                     "| bytes the file and tree reruns moved, of the whole transfer | {:.0}% on average ({:.0}% to {:.0}%) |\n",
                     shares.iter().sum::<f64>() * 100.0 / shares.len() as f64,
@@ -329,6 +385,15 @@ impl Tally {
                     most * 100.0
                 ));
             }
+        }
+        let crashes = &self.crashes;
+        if crashes.passed + crashes.failed + crashes.finished_first > 0 {
+            text.push_str(&format!(
+                "| server killed (SIGKILL) and restarted mid-transfer: byte-identical, nothing left | {} ({} got past it on retries, {} failed cleanly and the rerun completed) |\n",
+                crashes.score(),
+                crashes.rode_through,
+                crashes.rerun
+            ));
         }
         if let Some(fuzz) = fuzz {
             text.push_str(&format!(

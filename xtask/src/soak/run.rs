@@ -8,11 +8,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
-use s3mt_tests::fixture::{TestBucket, s3mt_binary_for, write_random_file};
+use s3mt_tests::fixture::write_random_file;
 use s3mt_tests::proxy::FaultProxy;
 use sha2::{Digest as _, Sha256};
 
 use super::plan::{Kind, Plan};
+use super::store::Store;
 
 /// Exit codes a transfer may end with under faults, and still have failed cleanly: the source
 /// changed (a fault can make an object look replaced), the network or server outlasted the
@@ -47,26 +48,20 @@ impl fmt::Display for Outcome {
     }
 }
 
-/// Runs plans against one bucket.
-pub struct Runner<'a> {
-    bucket: &'a TestBucket,
-    /// The `s3mt` soaked.
-    binary: std::path::PathBuf,
+/// Runs plans against the soak's store.
+pub struct Runner {
     scratch: tempfile::TempDir,
 }
 
-impl<'a> Runner<'a> {
-    /// Runs with the `s3mt` at `binary`.
-    pub fn new(bucket: &'a TestBucket, binary: std::path::PathBuf) -> Result<Self> {
+impl Runner {
+    pub fn new() -> Result<Self> {
         Ok(Self {
-            bucket,
-            binary,
             scratch: tempfile::tempdir().context("a scratch directory")?,
         })
     }
 
     /// Runs `plan` and judges it.
-    pub fn run(&self, plan: &Plan) -> Result<Outcome> {
+    pub fn run(&self, store: &Store, plan: &Plan) -> Result<Outcome> {
         let dir = self.scratch.path().join(plan.seed.to_string());
         std::fs::create_dir_all(&dir)?;
         let source = dir.join("source");
@@ -83,24 +78,21 @@ impl<'a> Runner<'a> {
             ));
             if !plan.kind.uploads() {
                 // The objects to download go up straight, with no fault.
-                self.bucket
-                    .client(4)
-                    .upload_file(&path, &self.bucket.uri(&self.key(plan, &prefix, name)))
-                    .context("store the object to download")?;
+                store.put(&path, &self.key(plan, &prefix, name))?;
             }
         }
         let object = format!(
             "s3://{}/{}",
-            self.bucket.name(),
+            store.bucket(),
             self.key(plan, &prefix, "main")
         );
-        let tree = format!("s3://{}/{prefix}/", self.bucket.name());
-        let proxy = FaultProxy::start(self.bucket.server().endpoint())?;
+        let tree = format!("s3://{}/{prefix}/", store.bucket());
+        let proxy = FaultProxy::start(store.server.endpoint())?;
         for fault in &plan.faults {
             proxy.add(fault.rule());
         }
         let destination = dir.join("destination");
-        let mut command = s3mt_binary_for(&self.binary, self.bucket.server());
+        let mut command = store.s3mt();
         command.args(["--endpoint-url", &proxy.endpoint(), "cp"]);
         let (code, stdout, stderr) = std::thread::scope(|scope| {
             if let Some(refusal) = plan.refusal {
@@ -128,11 +120,10 @@ impl<'a> Runner<'a> {
             stdout: &stdout,
             stderr: &stderr,
         };
-        let outcome = self.judge(plan, &data, &prefix, &destination, &printed);
+        let outcome = self.judge(store, plan, &data, &prefix, &destination, &printed);
         let _ = std::fs::remove_dir_all(&dir);
-        let client = self.bucket.client(1);
         for (name, _) in &files {
-            let _ = client.delete_object(&self.bucket.uri(&self.key(plan, &prefix, name)));
+            store.delete(&self.key(plan, &prefix, name));
         }
         Ok(outcome)
     }
@@ -236,6 +227,7 @@ impl<'a> Runner<'a> {
 
     fn judge(
         &self,
+        store: &Store,
         plan: &Plan,
         data: &[Vec<u8>],
         prefix: &str,
@@ -247,7 +239,7 @@ impl<'a> Runner<'a> {
             stdout,
             stderr,
         } = *printed;
-        let secret = self.bucket.server().secret_key();
+        let secret = store.server.secret_key();
         let shown = match plan.kind {
             Kind::DownloadStream => stderr.to_owned(),
             _ => format!("{}{stderr}", String::from_utf8_lossy(stdout)),
@@ -255,12 +247,10 @@ impl<'a> Runner<'a> {
         if shown.contains(secret) {
             return unclean("the secret key is in the output", false);
         }
-        let open = self
-            .bucket
-            .open_uploads()
-            .into_iter()
-            .filter(|upload| upload.key.starts_with(prefix))
-            .count();
+        let open = match store.open_uploads(prefix) {
+            Ok(open) => open.len(),
+            Err(err) => return unclean(&format!("cannot list the open uploads: {err}"), false),
+        };
         if plan.kind.uploads() && open > 0 {
             return unclean(
                 &format!("{open} multipart upload(s) left open: {stderr}"),
@@ -290,7 +280,7 @@ impl<'a> Runner<'a> {
         for ((name, _), sent) in files.iter().zip(data) {
             let got = match plan.kind {
                 Kind::UploadFile | Kind::UploadStream | Kind::UploadTree => {
-                    self.stored(&self.key(plan, prefix, name))
+                    store.stored(&self.key(plan, prefix, name))
                 }
                 Kind::DownloadFile | Kind::DownloadTree => {
                     std::fs::read(self.local(plan, destination, name)).ok()
@@ -321,17 +311,6 @@ impl<'a> Runner<'a> {
         } else {
             Outcome::FailedCleanly { code }
         }
-    }
-
-    /// The object's bytes as stored, read with a clean client; `None` when there is none.
-    fn stored(&self, key: &str) -> Option<Vec<u8>> {
-        let dir = tempfile::tempdir().ok()?;
-        let copy = dir.path().join("stored");
-        self.bucket
-            .client(4)
-            .download_file(&self.bucket.uri(key), &copy)
-            .ok()?;
-        std::fs::read(copy).ok()
     }
 }
 
