@@ -95,14 +95,41 @@ pub struct ServiceError {
     pub message: Option<String>,
 }
 
+/// The most characters of a server's error code or message shown in an error.
+const MAX_SHOWN: usize = 300;
+
 impl fmt::Display for ServiceError {
+    /// `HTTP 503 SlowDown: message`. The code and message are the server's words: shown at
+    /// most 300 characters each, control characters escaped, so that a hostile
+    /// reply can neither flood the output nor write terminal escapes into it.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "HTTP {}", self.status)?;
         if let Some(code) = &self.code {
-            write!(f, " {code}")?;
+            write!(f, " {}", Shown(code))?;
         }
         if let Some(message) = &self.message {
-            write!(f, ": {message}")?;
+            write!(f, ": {}", Shown(message))?;
+        }
+        Ok(())
+    }
+}
+
+/// A server's text as an error shows it: control characters escaped, cut after [`MAX_SHOWN`]
+/// characters with a count of the rest.
+struct Shown<'a>(&'a str);
+
+impl fmt::Display for Shown<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for c in self.0.chars().take(MAX_SHOWN) {
+            if c.is_control() {
+                write!(f, "{}", c.escape_default())?;
+            } else {
+                write!(f, "{c}")?;
+            }
+        }
+        let rest = self.0.chars().skip(MAX_SHOWN).count();
+        if rest > 0 {
+            write!(f, "... ({rest} more characters)")?;
         }
         Ok(())
     }
@@ -214,6 +241,35 @@ mod tests {
         );
         assert!(!ErrorKind::Cancelled.is_retryable());
         assert!(!ErrorKind::Tls.is_retryable() && !ErrorKind::Tls.is_resumable());
+    }
+
+    #[test]
+    fn a_servers_words_are_shown_short_and_without_control_characters() {
+        let service = ServiceError {
+            status: 500,
+            code: Some("Bad\x1b[2J".into()),
+            message: Some(format!("line\r\n{}", "x".repeat(10 * 1024 * 1024))),
+        };
+        let shown = service.to_string();
+        assert!(shown.len() < 400, "{} bytes", shown.len());
+        assert!(
+            shown.starts_with("HTTP 500 Bad\\u{1b}[2J: line\\r\\nxxx"),
+            "{shown}"
+        );
+        assert!(
+            shown.ends_with("x... (10485466 more characters)"),
+            "{shown}"
+        );
+        assert!(!shown.chars().any(char::is_control), "{shown}");
+        let plain = ServiceError {
+            status: 404,
+            code: Some("NoSuchKey".into()),
+            message: Some("The specified key does not exist.".into()),
+        };
+        assert_eq!(
+            plain.to_string(),
+            "HTTP 404 NoSuchKey: The specified key does not exist."
+        );
     }
 
     #[test]

@@ -383,6 +383,9 @@ fn read_with_every_xml_reader(body: &str, name: &str) {
     let _ = xml::parse_error(503, body);
     let _ = xml::element_text(body, name);
     let _ = xml::root_is(body, name);
+    if let Err(err) = xml::parse_complete(body) {
+        protocol(err.kind());
+    }
     if let Err(err) = xml::parse_upload_id(body) {
         protocol(err.kind());
     }

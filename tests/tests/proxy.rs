@@ -680,3 +680,144 @@ fn drop_ends_stalled_connections_promptly() {
         "the client was released"
     );
 }
+
+#[test]
+fn forged_replies_are_sent_verbatim_numbered_and_then_closed() {
+    let setup = Setup::new("proxy-forge");
+    let lying = Fault::Forge {
+        status: 206,
+        headers: vec![
+            ("Content-Length".into(), "100".into()),
+            ("Content-Range".into(), "bytes 0-9/10".into()),
+            ("X-Odd".into(), "a\x01b\x7f".into()),
+        ],
+        body: b"short{n}".to_vec(),
+    };
+    setup.proxy.add(Rule::new(Match::method("GET"), 2, lying));
+    setup.proxy.add(Rule::once(
+        Match::method("GET"),
+        Fault::Forge {
+            status: 500,
+            headers: vec![],
+            body: b"{n}{n}".to_vec(),
+        },
+    ));
+    let get = format!("GET /{}/k HTTP/1.1\r\nHost: x\r\n\r\n", setup.bucket.name());
+    for n in 0..2 {
+        // No `Connection: close` asked: the proxy closes after a forged reply.
+        let (received, end) = raw_exchange(&setup.proxy, get.as_bytes());
+        end.expect("closed, not reset");
+        let expected = format!(
+            "HTTP/1.1 206 Partial Content\r\nContent-Length: 100\r\nContent-Range: bytes 0-9/10\r\n\
+             X-Odd: a\x01b\x7f\r\n\r\nshort{n}"
+        );
+        assert_eq!(String::from_utf8_lossy(&received), expected);
+    }
+    // Without a length among its headers, a forged reply gets its body's.
+    let (received, _) = raw_exchange(&setup.proxy, get.as_bytes());
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
+    assert!(text.ends_with("Content-Length: 2\r\n\r\n00"), "{text}");
+    let records = setup.proxy.requests();
+    assert_eq!(faulted(&records), 3);
+    // The fault as applied: "short0".
+    assert_eq!(
+        records[0].fault.as_deref(),
+        Some(
+            "Forge { status: 206, headers: [(\"Content-Length\", \"100\"), (\"Content-Range\", \
+             \"bytes 0-9/10\"), (\"X-Odd\", \"a\\u{1}b\\u{7f}\")], body: 6 bytes }"
+        )
+    );
+    assert_eq!(records[0].status, Some(206));
+}
+
+#[test]
+fn rewritten_response_headers_replace_the_servers_and_close() {
+    let setup = Setup::new("proxy-rewrite");
+    setup.proxy.add(Rule::once(
+        Match::method("GET"),
+        Fault::RewriteResponseHeader {
+            name: "date".into(),
+            value: Some("forged\x01".into()),
+        },
+    ));
+    setup.proxy.add(Rule::once(
+        Match::method("GET"),
+        Fault::RewriteResponseHeader {
+            name: "date".into(),
+            value: None,
+        },
+    ));
+    let get = format!("GET /{}/k HTTP/1.1\r\nHost: x\r\n\r\n", setup.bucket.name());
+    let (received, end) = raw_exchange(&setup.proxy, get.as_bytes());
+    end.expect("closed, not reset");
+    let text = String::from_utf8_lossy(&received);
+    let (head, body) = text.split_once("\r\n\r\n").expect("a head");
+    // Unsigned: refused (403), or on a server that checks nothing, not found (404).
+    assert!(head.starts_with("HTTP/1.1 4"), "{head}");
+    let dates: Vec<&str> = head
+        .lines()
+        .filter(|line| line.to_ascii_lowercase().starts_with("date:"))
+        .collect();
+    assert_eq!(dates, ["date: forged\x01"], "{head}");
+    let length: usize = head_value(head, "content-length").parse().unwrap();
+    assert_eq!(body.len(), length, "the server's body, whole");
+
+    let (received, end) = raw_exchange(&setup.proxy, get.as_bytes());
+    end.expect("closed, not reset");
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 4"), "{text}");
+    assert!(!text.to_ascii_lowercase().contains("\r\ndate:"), "{text}");
+}
+
+#[test]
+fn a_dropped_range_header_gets_the_whole_object() {
+    let setup = Setup::new("proxy-drop-range");
+    let object = setup.seed("ranged");
+    let url = setup
+        .via_proxy(1)
+        .presign(
+            &object,
+            s3mt_engine::PresignMethod::Get,
+            Duration::from_secs(600),
+        )
+        .expect("presign");
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let get = || {
+        let mut response = agent
+            .get(&url)
+            .header("range", "bytes=0-9")
+            .call()
+            .expect("GET");
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(2 * SIZE as u64)
+            .read_to_vec()
+            .expect("body");
+        (status, body)
+    };
+    let (status, body) = get();
+    assert!(status == 206 || status == 200, "{status}");
+    assert_eq!(body, setup.data[..10]);
+    setup.proxy.add(Rule::once(
+        Match::method("GET"),
+        Fault::DropRequestHeader {
+            name: "Range".into(),
+        },
+    ));
+    let (status, body) = get();
+    assert_eq!(status, 200);
+    assert_same(&body, &setup.data, "the whole object");
+    let records = setup.proxy.requests();
+    assert_eq!(faulted(&records), 1);
+    assert_eq!(
+        records[1].header("range"),
+        Some("bytes=0-9"),
+        "as the client sent it"
+    );
+}

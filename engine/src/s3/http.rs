@@ -19,6 +19,10 @@ use crate::settings::tls::{self, Roots};
 /// Largest S3 XML reply read into memory (listings are at most a few hundred KiB).
 const MAX_XML_REPLY: u64 = 16 * 1024 * 1024;
 
+/// Largest error reply read to learn its code and message (S3's are under 1 KiB): a longer
+/// body is left unread and the error has its status alone.
+const MAX_ERROR_REPLY: u64 = 64 * 1024;
+
 /// A request body.
 pub(crate) enum Payload<'a> {
     /// No body and no `Content-Length` (GET, HEAD, DELETE).
@@ -153,6 +157,10 @@ fn transport_error(err: ureq::Error) -> Error {
     };
     let text = match &err {
         ureq::Error::BadUri(_) => "invalid request URL".to_owned(),
+        // A reply head that is not HTTP: bad header bytes (control characters), a bad length.
+        ureq::Error::Protocol(reason) => {
+            format!("the server's reply is not valid HTTP/1.1: {reason}")
+        }
         other => redact(&other.to_string()),
     };
     Error::new(kind, text)
@@ -260,7 +268,7 @@ pub(crate) fn expect_status(
         return Ok(response);
     }
     // A HEAD reply has no body to explain itself: the status is all there is.
-    let body = read_text(&mut response).unwrap_or_default();
+    let body = read_limited(&mut response, MAX_ERROR_REPLY).unwrap_or_default();
     let service = xml::parse_error(status, &body).unwrap_or(ServiceError {
         status,
         code: None,
@@ -303,12 +311,32 @@ pub(crate) fn service_error(service: ServiceError) -> Error {
 
 /// Reads a (small) reply body as text.
 pub(crate) fn read_text(response: &mut Response<Body>) -> Result<String> {
+    read_limited(response, MAX_XML_REPLY)
+}
+
+/// Reads a reply body of at most `limit` bytes as text; a longer one is a protocol error
+/// (left unread: its connection is dropped).
+fn read_limited(response: &mut Response<Body>, limit: u64) -> Result<String> {
     response
         .body_mut()
         .with_config()
-        .limit(MAX_XML_REPLY)
+        .limit(limit)
         .read_to_string()
-        .map_err(transport_error)
+        .map_err(|err| match err {
+            ureq::Error::BodyExceedsLimit(_) => too_long(limit),
+            other => transport_error(other),
+        })
+}
+
+/// The error for a reply body longer than s3mt reads.
+fn too_long(limit: u64) -> Error {
+    Error::new(
+        ErrorKind::Protocol,
+        format!(
+            "the server's reply is longer than the {} s3mt reads for a reply of its kind",
+            crate::size::Size(limit)
+        ),
+    )
 }
 
 /// A response header as text.
@@ -339,6 +367,13 @@ pub(crate) fn finish_body(response: &mut Response<Body>) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn replies_too_long_to_read_are_protocol_errors_naming_the_limit() {
+        let err = too_long(MAX_XML_REPLY);
+        assert_eq!(err.kind(), ErrorKind::Protocol);
+        assert!(err.to_string().contains("longer than the 16 MiB"), "{err}");
+    }
 
     #[test]
     fn redacts_signatures_tokens_and_credentials() {

@@ -54,6 +54,15 @@ pub fn parse_error(status: u16, body: &str) -> Option<ServiceError> {
     })
 }
 
+/// What a CompleteMultipartUpload answered with `200`: the error inside it, if it holds one
+/// (S3 may fail a Complete after its `200` head). A body that is not XML at all proves
+/// nothing was completed: a protocol error, never success.
+pub fn parse_complete(body: &str) -> Result<Option<ServiceError>> {
+    parse(body)
+        .map_err(|err| err.context("the server's CompleteMultipartUpload reply is not S3's"))?;
+    Ok(parse_error(200, body))
+}
+
 /// The upload id of a CreateMultipartUpload reply.
 pub fn parse_upload_id(body: &str) -> Result<String> {
     let doc = parse(body)?;
@@ -460,6 +469,24 @@ mod tests {
             err.message.as_deref(),
             Some("The key \"a&b\" does not exist")
         );
+    }
+
+    #[test]
+    fn complete_replies_are_results_errors_or_malformed() {
+        let result = "<?xml version=\"1.0\"?>\n   <CompleteMultipartUploadResult><ETag>\"e-2\"</ETag>\
+                      </CompleteMultipartUploadResult>";
+        assert_eq!(parse_complete(result).unwrap(), None);
+        let inside = parse_complete("<Error><Code>InternalError</Code></Error>").unwrap();
+        assert_eq!(inside.unwrap().code.as_deref(), Some("InternalError"));
+        for broken in ["", "<CompleteMultipartUploadResult><ETag>", "not xml"] {
+            let err = parse_complete(broken).unwrap_err();
+            assert_eq!(err.kind(), ErrorKind::Protocol, "{broken:?}");
+            assert!(
+                err.to_string()
+                    .starts_with("the server's CompleteMultipartUpload reply is not S3's: "),
+                "{err}"
+            );
+        }
     }
 
     #[test]

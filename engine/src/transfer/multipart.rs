@@ -247,9 +247,10 @@ impl Upload<'_> {
         self.transfer
             .requester
             .call(&call, self.transfer.progress, |reply| {
-                // S3 may answer 200 and still report an error in the body.
+                // S3 may answer 200 and still report an error in the body; a body that is no
+                // reply at all (not XML) completed nothing either.
                 let text = http::read_text(reply)?;
-                match xml::parse_error(200, &text) {
+                match xml::parse_complete(&text)? {
                     // An error inside a 200 is transient by S3's own account: always retried.
                     Some(service) => {
                         let error = http::service_error(service);

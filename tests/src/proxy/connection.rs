@@ -1,6 +1,7 @@
 //! Serving clients: the accept loop, a thread per client connection that forwards each request
 //! over its own upstream connection, and the faults applied on the way (resets, made-up
-//! answers, stalls, bodies cut short or with a byte flipped).
+//! answers, forged replies, stalls, headers rewritten or dropped, bodies cut short or with a
+//! byte flipped).
 
 use std::io::{self, BufReader, Write};
 use std::net::{SocketAddr, TcpStream};
@@ -9,7 +10,9 @@ use std::sync::atomic::Ordering;
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
-use super::http1::{BodyCopy, CHUNK, Framing, RequestHead, ResponseHead, read_head};
+use super::http1::{
+    BodyCopy, CHUNK, Framing, RequestHead, ResponseHead, read_head, with_header, without_header,
+};
 use super::link::Link;
 use super::rules::Fault;
 use super::{SLEEP_STEP, Shared, Side};
@@ -76,6 +79,10 @@ struct Tamper {
     request_flip: Option<usize>,
     response_flip: Option<usize>,
     cut: Option<Cut>,
+    /// A request header left out.
+    dropped_header: Option<String>,
+    /// A response header replaced (or removed): the client connection is closed after.
+    rewritten_header: Option<(String, Option<String>)>,
 }
 
 /// Where a forwarded response body is cut.
@@ -204,6 +211,19 @@ impl Connection {
             }
             Fault::EmptyOk => return self.respond(request, 200, ""),
             Fault::Reply { status, ref body } => return self.respond(request, status, body),
+            Fault::Forge {
+                status,
+                ref headers,
+                ref body,
+            } => return self.forge(request, status, headers, body),
+            Fault::RewriteResponseHeader { name, value } => Tamper {
+                rewritten_header: Some((name, value)),
+                ..Tamper::default()
+            },
+            Fault::DropRequestHeader { name } => Tamper {
+                dropped_header: Some(name),
+                ..Tamper::default()
+            },
             Fault::Stall { for_ } => return self.stall(request, for_),
             Fault::Delay { for_ } => {
                 std::thread::sleep(for_);
@@ -231,10 +251,20 @@ impl Connection {
 
     /// Forwards the request and its response, tampered with as `tamper` says.
     fn forward(&mut self, request: &RequestHead, tamper: &Tamper) -> io::Result<Next> {
-        self.send_upstream(request, tamper.request_flip)?;
+        let head = match &tamper.dropped_header {
+            Some(name) => without_header(&request.forward, name),
+            None => request.forward.clone(),
+        };
+        self.send_upstream(request, &head, tamper.request_flip)?;
         let response = self.read_response()?;
         let framing = response.framing(request);
-        self.client.write_all(&response.raw)?;
+        match &tamper.rewritten_header {
+            Some((name, value)) => {
+                self.client
+                    .write_all(&with_header(&response.raw, name, value.as_deref()))?
+            }
+            None => self.client.write_all(&response.raw)?,
+        }
         self.shared.answered(self.record, response.status);
         let limit = match tamper.cut {
             None => None,
@@ -254,15 +284,22 @@ impl Connection {
         Ok(match tamper.cut {
             Some(Cut::ResetAfter(_)) => Next::Reset,
             Some(Cut::ShortBy(_)) => Next::Close,
+            None if tamper.rewritten_header.is_some() => Next::Close,
             None if reusable && !request.wants_close() => Next::KeepAlive,
             None => Next::Close,
         })
     }
 
-    /// Sends the request head and body upstream, flipping the body byte at `flip_at` if any.
-    fn send_upstream(&mut self, request: &RequestHead, flip_at: Option<usize>) -> io::Result<()> {
+    /// Sends `head` (the request's, or a changed one) and the request body upstream, flipping
+    /// the body byte at `flip_at` if any.
+    fn send_upstream(
+        &mut self,
+        request: &RequestHead,
+        head: &[u8],
+        flip_at: Option<usize>,
+    ) -> io::Result<()> {
         let upstream = Self::open_upstream(&mut self.upstream, &self.shared, self.id)?;
-        upstream.output.write_all(&request.forward)?;
+        upstream.output.write_all(head)?;
         BodyCopy::new(upstream.output.clone(), flip_at, None)
             .run(&mut self.client_input, request.framing())?;
         Ok(())
@@ -332,9 +369,41 @@ impl Connection {
         Ok(Next::KeepAlive)
     }
 
+    /// Answers the request without forwarding it, with `headers` and `body` exactly as given
+    /// (see [`Fault::Forge`]), then closes.
+    fn forge(
+        &mut self,
+        request: &RequestHead,
+        status: u16,
+        headers: &[(String, String)],
+        body: &[u8],
+    ) -> io::Result<Next> {
+        self.drain(request, None)?;
+        let mut head = format!("HTTP/1.1 {status} {}\r\n", reason(status)).into_bytes();
+        for (name, value) in headers {
+            head.extend_from_slice(format!("{name}: {value}\r\n").as_bytes());
+        }
+        let framed = headers.iter().any(|(name, _)| {
+            name.eq_ignore_ascii_case("content-length")
+                || name.eq_ignore_ascii_case("transfer-encoding")
+        });
+        if !framed {
+            head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+        }
+        head.extend_from_slice(b"\r\n");
+        self.client.write_all(&head)?;
+        self.shared.answered(self.record, status);
+        if !request.is_head() {
+            self.client.write_all(body)?;
+        }
+        self.client.flush()?;
+        Ok(Next::Close)
+    }
+
     /// Forwards the request, then keeps the client waiting for `duration` and closes.
     fn stall(&mut self, request: &RequestHead, duration: Duration) -> io::Result<Next> {
-        self.send_upstream(request, None)?;
+        let head = request.forward.clone();
+        self.send_upstream(request, &head, None)?;
         self.drop_upstream();
         self.shared.pause(duration);
         Ok(Next::Close)
@@ -349,6 +418,7 @@ fn error_body(code: &str) -> String {
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        206 => "Partial Content",
         400 => "Bad Request",
         403 => "Forbidden",
         404 => "Not Found",

@@ -119,7 +119,7 @@ impl RequestHead {
             headers,
             access_key: self.access_key.clone(),
             session_token: self.session_token.clone(),
-            fault: fault.map(|fault| format!("{fault:?}")),
+            fault: fault.map(Fault::describe),
             status: None,
         }
     }
@@ -202,7 +202,7 @@ fn has_token(value: Option<&str>, token: &str) -> bool {
 }
 
 /// `raw` less the header lines named `name`.
-fn without_header(raw: &[u8], name: &str) -> Vec<u8> {
+pub(super) fn without_header(raw: &[u8], name: &str) -> Vec<u8> {
     let mut out = Vec::with_capacity(raw.len());
     for line in raw.split_inclusive(|&byte| byte == b'\n') {
         let named = line.len() > name.len()
@@ -211,6 +211,22 @@ fn without_header(raw: &[u8], name: &str) -> Vec<u8> {
         if !named {
             out.extend_from_slice(line);
         }
+    }
+    out
+}
+
+/// A message head `raw` whose header lines named `name` are replaced by `name: value`, written
+/// as given (appended after the others; none when `value` is `None`).
+pub(super) fn with_header(raw: &[u8], name: &str, value: Option<&str>) -> Vec<u8> {
+    let mut out = without_header(raw, name);
+    let end = if out.ends_with(b"\r\n\r\n") {
+        out.len() - 2
+    } else {
+        out.len() - 1 // A head ending in a bare "\n\n".
+    };
+    if let Some(value) = value {
+        let line = format!("{name}: {value}\r\n");
+        out.splice(end..end, line.into_bytes());
     }
     out
 }
@@ -473,6 +489,28 @@ mod tests {
             Some("AKIDV2")
         );
         assert_eq!(percent_decode("a%2fb%zz%4"), "a/b%zz%4");
+    }
+
+    #[test]
+    fn response_headers_are_replaced_added_or_removed() {
+        let raw = b"HTTP/1.1 200 OK\r\nETag: \"a\"\r\nContent-Length: 3\r\netag: \"b\"\r\n\r\n";
+        assert_eq!(
+            with_header(raw, "etag", Some("\"x\x01\"")),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\netag: \"x\x01\"\r\n\r\n"
+        );
+        assert_eq!(
+            with_header(raw, "ETAG", None),
+            b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"
+        );
+        assert_eq!(
+            with_header(b"HTTP/1.1 200 OK\n\n", "x-new", Some("1")),
+            b"HTTP/1.1 200 OK\nx-new: 1\r\n\n"
+        );
+        let request = b"GET /b/k HTTP/1.1\r\nHost: h\r\nRange: bytes=0-9\r\n\r\n";
+        assert_eq!(
+            without_header(request, "range"),
+            b"GET /b/k HTTP/1.1\r\nHost: h\r\n\r\n"
+        );
     }
 
     #[test]

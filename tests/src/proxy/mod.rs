@@ -133,7 +133,7 @@ impl FaultProxy {
     /// Adds a rule after the existing ones. For each request, the first rule (in the order
     /// added) that matches it and is not spent applies.
     pub fn add(&self, rule: Rule) {
-        lock(&self.shared.rules).push(rule);
+        lock(&self.shared.rules).push((rule, 0));
     }
 
     /// Removes every rule: from now on requests are forwarded faithfully.
@@ -176,7 +176,8 @@ struct Shared {
     /// TLS towards the clients and the server, where they speak it.
     tls: TlsSides,
     port: u16,
-    rules: Mutex<Vec<Rule>>,
+    /// Each rule, and how many requests it was applied to.
+    rules: Mutex<Vec<(Rule, usize)>>,
     records: Mutex<Vec<RequestRecord>>,
     listening: Mutex<Listening>,
     /// Clones of the open sockets, by connection and side, to shut them down on stop.
@@ -241,14 +242,16 @@ impl Shared {
         }
     }
 
-    /// The fault for `request`, spending one use of the first live rule that matches it.
+    /// The fault for `request`, spending one use of the first live rule that matches it
+    /// (numbered: see [`Fault::Forge`]).
     fn take_fault(&self, request: &RequestHead) -> Option<Fault> {
         let mut rules = lock(&self.rules);
-        let rule = rules
+        let (rule, applied) = rules
             .iter_mut()
-            .find(|rule| rule.times > 0 && rule.matcher.matches(request))?;
+            .find(|(rule, _)| rule.times > 0 && rule.matcher.matches(request))?;
         rule.times -= 1;
-        Some(rule.fault.clone())
+        *applied += 1;
+        Some(rule.fault.clone().numbered(*applied - 1))
     }
 
     /// Records `request`, returning its index for [`Shared::answered`].

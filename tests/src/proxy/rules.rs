@@ -175,6 +175,89 @@ pub enum Fault {
         /// The XML body.
         body: String,
     },
+    /// Answers without forwarding (the request body is read and discarded) with `status`,
+    /// exactly `headers` as given, in order and byte for byte (nothing checked, so a value may
+    /// hold control characters), then `body` (not to a HEAD), and closes the client connection:
+    /// a reply no honest server sends, e.g. a `Content-Length` that lies (the proxy adds the
+    /// body's true length only when `headers` name neither `Content-Length` nor
+    /// `Transfer-Encoding`), or a `Content-Range` of another range. Each `{n}` in the body
+    /// becomes the number of requests this rule answered before (0, 1, 2 ...), so that every
+    /// reply can differ, e.g. a new continuation token on each page.
+    Forge {
+        /// HTTP status, e.g. 206.
+        status: u16,
+        /// The header lines, name and value, written as `name: value`.
+        headers: Vec<(String, String)>,
+        /// The body bytes sent after the head.
+        body: Vec<u8>,
+    },
+    /// Forwards the request; in the server's response head, the headers named `name` are
+    /// replaced by one `name: value` line written verbatim (added when the server sent none),
+    /// or removed when `value` is `None`. The body is passed on as the server framed it, then
+    /// the client connection is closed (a changed length would poison it).
+    RewriteResponseHeader {
+        /// The header's name, e.g. `"etag"` (compared case-insensitively).
+        name: String,
+        /// Its new value, or `None` to remove it.
+        value: Option<String>,
+    },
+    /// Forwards the request without its headers named `name`, e.g. `"range"`: the server then
+    /// answers a ranged GET with the whole object. Only an unsigned header can go unnoticed.
+    DropRequestHeader {
+        /// The header's name (compared case-insensitively).
+        name: String,
+    },
+}
+
+impl Fault {
+    /// This fault as applied to the rule's request number `n` (from 0): a forged body's `{n}`
+    /// replaced by `n`.
+    pub(super) fn numbered(self, n: usize) -> Self {
+        match self {
+            Fault::Forge {
+                status,
+                headers,
+                body,
+            } => Fault::Forge {
+                status,
+                headers,
+                body: replace_all(&body, b"{n}", n.to_string().as_bytes()),
+            },
+            other => other,
+        }
+    }
+
+    /// What a [`RequestRecord`] says of the fault: its `Debug` form, a forged body by its
+    /// length only (it may be megabytes).
+    pub(super) fn describe(&self) -> String {
+        match self {
+            Fault::Forge {
+                status,
+                headers,
+                body,
+            } => format!(
+                "Forge {{ status: {status}, headers: {headers:?}, body: {} bytes }}",
+                body.len()
+            ),
+            other => format!("{other:?}"),
+        }
+    }
+}
+
+/// `bytes` with every `pattern` replaced by `with`.
+fn replace_all(bytes: &[u8], pattern: &[u8], with: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut rest = bytes;
+    while let Some(at) = rest
+        .windows(pattern.len())
+        .position(|window| window == pattern)
+    {
+        out.extend_from_slice(&rest[..at]);
+        out.extend_from_slice(with);
+        rest = &rest[at + pattern.len()..];
+    }
+    out.extend_from_slice(rest);
+    out
 }
 
 /// A fault and the requests it applies to.
@@ -261,5 +344,25 @@ mod tests {
         assert!(query_has("uploads=", "uploads"));
         assert!(!query_has("uploadId=x", "uploads"));
         assert!(query_has(query, "3&uploadId"));
+    }
+
+    #[test]
+    fn forged_bodies_are_numbered_and_described_by_length() {
+        let forge = Fault::Forge {
+            status: 200,
+            headers: vec![("x".into(), "{n}".into())],
+            body: b"<T>t{n}</T><U>{n}</U>{".to_vec(),
+        };
+        let Fault::Forge { headers, body, .. } = forge.clone().numbered(12) else {
+            unreachable!()
+        };
+        assert_eq!(body, b"<T>t12</T><U>12</U>{");
+        assert_eq!(headers, [("x".to_owned(), "{n}".to_owned())]);
+        assert_eq!(
+            forge.describe(),
+            "Forge { status: 200, headers: [(\"x\", \"{n}\")], body: 22 bytes }"
+        );
+        let other = Fault::EmptyOk;
+        assert_eq!(other.clone().numbered(3), other);
     }
 }

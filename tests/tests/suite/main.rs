@@ -11,6 +11,7 @@ mod credentials;
 mod events;
 mod failures;
 mod faults;
+mod hostile;
 mod housekeeping;
 mod integrity;
 mod interop;
