@@ -236,8 +236,15 @@ impl Killer {
         // A GET is answered when its body begins: with two in flight, the third answer means
         // the first body is done.
         let wanted = plan.answered + if plan.kind.uploads() { 0 } else { CONCURRENCY };
+        // Killing s3mt, wait too for its journal to hold a part (a stream keeps none): the
+        // server's answer alone does not mean s3mt wrote it down before the kill.
+        let journaled = || {
+            plan.victim == Victim::Server
+                || plan.kind == KillKind::UploadStream
+                || journaled_parts(&state) > 0
+        };
         let deadline = Instant::now() + RUN_LIMIT;
-        while answered_data(&proxy.requests()) < wanted
+        while (answered_data(&proxy.requests()) < wanted || !journaled())
             && first.child.try_wait()?.is_none()
             && Instant::now() < deadline
         {
@@ -451,6 +458,17 @@ fn answered_data(requests: &[RequestRecord]) -> usize {
         .filter(|request| matches!(request.method.as_str(), "PUT" | "GET"))
         .filter(|request| matches!(request.status, Some(200 | 206)))
         .count()
+}
+
+/// The parts and ranges the journals in `state` record (a line each after the header).
+fn journaled_parts(state: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(state.join("s3mt")) else {
+        return 0;
+    };
+    entries
+        .filter_map(|entry| std::fs::read_to_string(entry.ok()?.path()).ok())
+        .map(|journal| journal.lines().count().saturating_sub(1))
+        .sum()
 }
 
 /// The length of `bytes=A-B`.

@@ -70,6 +70,10 @@ impl Injected {
             Fault::FlipRequestByte { .. } => "flipped byte, request".into(),
             Fault::OkWithErrorBody { .. } => "200 with an error body".into(),
             Fault::EmptyOk => "empty 200".into(),
+            Fault::DropRequestHeader { .. } => {
+                "ranged GET answered 200 with the whole object".into()
+            }
+            Fault::RewriteResponseHeader { name, .. } => format!("{name} removed from a reply"),
             other => format!("{other:?}"),
         }
     }
@@ -184,7 +188,7 @@ fn pick_size(rng: &mut StdRng, max_size: u64) -> u64 {
 fn pick_fault(rng: &mut StdRng, kind: Kind, size: u64) -> Injected {
     let times = rng.random_range(1..=3);
     let offset = rng.random_range(0..size.clamp(1, 5 * MIB)) as usize;
-    let (fault, method, ranged) = match rng.random_range(0..9) {
+    let (fault, method, ranged) = match rng.random_range(0..10) {
         0 => (
             Fault::Respond {
                 status: 503,
@@ -233,6 +237,21 @@ fn pick_fault(rng: &mut StdRng, kind: Kind, size: u64) -> Injected {
             Fault::ResetDuringResponseBody { after: 0 },
             any_method(rng, kind),
             false,
+        ),
+        8 if kind.uploads() => (
+            Fault::RewriteResponseHeader {
+                name: "etag".to_owned(),
+                value: None,
+            },
+            "PUT",
+            false,
+        ),
+        8 => (
+            Fault::DropRequestHeader {
+                name: "range".to_owned(),
+            },
+            "GET",
+            true,
         ),
         _ => (
             Fault::Respond {
