@@ -103,14 +103,31 @@ impl Upload<'_> {
         // reply lost after the server created one, or a server that errs after creating it.
         if attempts.get() > 1 || outcome.is_err() {
             let ours = outcome.as_deref().unwrap_or_default();
-            let aborted = self.abort_orphans(ours, server_now.get(), started);
-            if aborted > 0 {
-                return outcome.map_err(|error| {
-                    error.note(format_args!(
-                        "the multipart upload was aborted ({aborted} made for replies that \
-                         were lost)"
-                    ))
-                });
+            let orphans = self.abort_orphans(ours, server_now.get(), started);
+            let unsaid = match &orphans {
+                Orphans::Aborted(0) => None,
+                Orphans::Aborted(aborted) => Some(format!(
+                    "the multipart upload was aborted ({aborted} made for replies that were lost)"
+                )),
+                Orphans::NotFound { why } => Some(format!(
+                    "CreateMultipartUpload was tried {} times, and the server may hold uploads \
+                     made for tries whose reply was lost; they could not be looked for ({why}): \
+                     find and abort them with `s3mt uploads ls s3://{}/{}`",
+                    attempts.get(),
+                    self.transfer.object.bucket(),
+                    self.transfer.key()
+                )),
+            };
+            if let Some(said) = unsaid {
+                return match outcome {
+                    Ok(upload_id) => {
+                        if matches!(orphans, Orphans::NotFound { .. }) {
+                            self.transfer.progress.notice(said);
+                        }
+                        Ok(upload_id)
+                    }
+                    Err(error) => Err(error.note(said)),
+                };
             }
         }
         outcome
@@ -118,30 +135,41 @@ impl Upload<'_> {
 
     /// Aborts this key's uploads other than `ours` begun during our attempts, which began at
     /// `started`: by the server's clock of their replies (`server_now`), or, when no attempt
-    /// got one (every reply lost), of the listing's. Best effort; how many were aborted.
-    fn abort_orphans(&self, ours: &str, server_now: Option<Timestamp>, started: Instant) -> usize {
+    /// got one (every reply lost), of the listing's. Best effort: says how many were aborted,
+    /// or why the search could not be made (or an orphan not aborted).
+    fn abort_orphans(
+        &self,
+        ours: &str,
+        server_now: Option<Timestamp>,
+        started: Instant,
+    ) -> Orphans {
         let key = self.transfer.key();
-        let Ok(housekeeping) = self.transfer.housekeeping() else {
-            return 0;
+        let not_found = |why: String| Orphans::NotFound { why };
+        let housekeeping = match self.transfer.housekeeping() {
+            Ok(housekeeping) => housekeeping,
+            Err(err) => return not_found(err.to_string()),
         };
-        let Ok((uploads, listed_at)) = housekeeping.list_multipart_uploads_dated(key) else {
-            return 0;
+        let (uploads, listed_at) = match housekeeping.list_multipart_uploads_dated(key) {
+            Ok(listing) => listing,
+            Err(err) => return not_found(format!("listing the uploads failed: {err}")),
         };
         let Some(window) = server_now
             .or(listed_at)
             .map(|now| attempt_window(now, started.elapsed()))
         else {
-            return 0;
+            return not_found("the server gave no date to place them by".to_owned());
         };
-        uploads
+        let mut aborted = 0;
+        for upload in uploads
             .iter()
             .filter(|upload| is_orphan(upload, key, ours, window))
-            .filter(|upload| {
-                housekeeping
-                    .abort_multipart_upload(key, &upload.upload_id, &())
-                    .is_ok()
-            })
-            .count()
+        {
+            if let Err(err) = housekeeping.abort_multipart_upload(key, &upload.upload_id, &()) {
+                return not_found(format!("aborting {} failed: {err}", upload.upload_id));
+            }
+            aborted += 1;
+        }
+        Orphans::Aborted(aborted)
     }
 
     /// UploadPart of `part`, sent with its checksum `digest`.
@@ -318,6 +346,14 @@ fn attempt_window(server_now: Timestamp, elapsed: Duration) -> (Timestamp, Times
         start,
         server_now.checked_add(slack).unwrap_or(Timestamp::MAX),
     )
+}
+
+/// What became of the uploads a retried Create may have left.
+enum Orphans {
+    /// Found and aborted (maybe none).
+    Aborted(usize),
+    /// Not looked for, or not all aborted: why.
+    NotFound { why: String },
 }
 
 /// Whether `upload` is one our retried Create left behind: same key, not ours, begun within

@@ -237,6 +237,8 @@ struct Tally {
     faults: BTreeMap<String, u64>,
     /// Exit codes of the clean failures.
     codes: BTreeMap<i32, u64>,
+    /// Multipart uploads clean failures left open, each named in the error with how to find it.
+    named_uploads: u64,
     /// The runs that killed `s3mt`, and those that killed the server.
     kills: KillTally,
     crashes: KillTally,
@@ -287,8 +289,12 @@ impl Tally {
                 self.identical += 1;
                 self.bytes += plan.files().iter().map(|(_, size)| size).sum::<u64>();
             }
-            Outcome::FailedCleanly { code } => {
+            Outcome::FailedCleanly {
+                code,
+                named_uploads,
+            } => {
                 self.failed_cleanly += 1;
+                self.named_uploads += *named_uploads as u64;
                 *self.codes.entry(*code).or_default() += 1;
             }
             Outcome::Unclean { leftover, .. } => {
@@ -352,7 +358,8 @@ impl Tally {
              | succeeded byte-identical | {} ({} moved) |\n\
              | failed cleanly | {} ({}) |\n\
              | failed uncleanly (must be 0) | {} |\n\
-             | runs with leftovers (must be 0) | {} |\n",
+             | runs with leftovers (must be 0) | {} |\n\
+             | multipart uploads left open but named in the error (the server down when they could have been aborted) | {} |\n",
             format_size(max_size),
             took.as_secs_f64(),
             faults.join(", "),
@@ -366,6 +373,7 @@ impl Tally {
             },
             self.unclean,
             self.leftovers,
+            self.named_uploads,
         );
         let kills = &self.kills;
         if kills.passed + kills.failed + kills.finished_first > 0 {

@@ -28,8 +28,17 @@ const RUN_LIMIT: Duration = Duration::from_secs(600);
 #[derive(Debug, Clone)]
 pub enum Outcome {
     Identical,
-    FailedCleanly { code: i32 },
-    Unclean { why: String, leftover: bool },
+    /// Failed with a documented exit code and nothing left, but for `named_uploads`
+    /// multipart uploads the error names, with how to find them (the server was down when
+    /// they could have been aborted).
+    FailedCleanly {
+        code: i32,
+        named_uploads: usize,
+    },
+    Unclean {
+        why: String,
+        leftover: bool,
+    },
 }
 
 impl Outcome {
@@ -42,7 +51,17 @@ impl fmt::Display for Outcome {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::Identical => f.write_str("byte-identical"),
-            Self::FailedCleanly { code } => write!(f, "failed cleanly, exit {code}"),
+            Self::FailedCleanly {
+                code,
+                named_uploads: 0,
+            } => write!(f, "failed cleanly, exit {code}"),
+            Self::FailedCleanly {
+                code,
+                named_uploads,
+            } => write!(
+                f,
+                "failed cleanly, exit {code}, {named_uploads} upload(s) left open and named"
+            ),
             Self::Unclean { why, .. } => write!(f, "UNCLEAN: {why}"),
         }
     }
@@ -125,6 +144,7 @@ impl Runner {
         for (name, _) in &files {
             store.delete(&self.key(plan, &prefix, name));
         }
+        store.abort_open(&prefix);
         Ok(outcome)
     }
 
@@ -251,7 +271,9 @@ impl Runner {
             Ok(open) => open.len(),
             Err(err) => return unclean(&format!("cannot list the open uploads: {err}"), false),
         };
-        if plan.kind.uploads() && open > 0 {
+        // Uploads the server may hold but s3mt could not abort are left only when said.
+        let named = code != 0 && stderr.contains("`s3mt uploads ls s3://");
+        if plan.kind.uploads() && open > 0 && !named {
             return unclean(
                 &format!("{open} multipart upload(s) left open: {stderr}"),
                 true,
@@ -309,7 +331,10 @@ impl Runner {
         if code == 0 {
             Outcome::Identical
         } else {
-            Outcome::FailedCleanly { code }
+            Outcome::FailedCleanly {
+                code,
+                named_uploads: if plan.kind.uploads() { open } else { 0 },
+            }
         }
     }
 }

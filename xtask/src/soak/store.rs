@@ -62,6 +62,14 @@ impl Store {
         Ok(self.client().list_multipart_uploads(&self.bucket, prefix)?)
     }
 
+    /// Aborts the multipart uploads open under `prefix` (best effort).
+    pub fn abort_open(&self, prefix: &str) {
+        let client = self.client();
+        for upload in self.open_uploads(prefix).unwrap_or_default() {
+            let _ = client.abort_multipart_upload(&self.uri(&upload.key), &upload.upload_id);
+        }
+    }
+
     /// The object's bytes as stored; `None` when there is none.
     pub fn stored(&self, key: &str) -> Option<Vec<u8>> {
         let dir = tempfile::tempdir().ok()?;

@@ -357,3 +357,57 @@ fn a_put_answered_without_an_etag_is_retried() {
     assert_eq!(puts, 2, "the PUT with no ETag was sent again: {stderr}");
     assert_same_bytes(&fetch(&bucket, &object, dir.path()), &data, "no-etag");
 }
+
+/// Found by the soak: every Create reply lost, then the listing that looks for the uploads
+/// they made failing too (the server down): the uploads the server may hold were left with
+/// nothing said. The error now says they could not be looked for, and how to find them.
+#[test]
+fn uploads_a_lost_create_may_have_made_are_named_when_they_cannot_be_looked_for() {
+    use s3mt_tests::proxy::{FaultProxy, Match, Rule};
+    let bucket = TestBucket::new("faults-up-orphans-unlisted");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    write_random_file(&source, 6 * MIB, 53);
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    proxy.add(Rule::new(
+        create(),
+        ALWAYS,
+        Fault::ResetDuringResponseBody { after: 0 },
+    ));
+    proxy.add(Rule::new(
+        Match::method("GET").query("uploads"),
+        ALWAYS,
+        Fault::Respond {
+            status: 503,
+            code: "SlowDown",
+        },
+    ));
+    let object = bucket.uri("orphaned");
+    let (output, _, stderr) = run_for(
+        &mut cp_command(
+            &bucket,
+            Some(&proxy.endpoint()),
+            [source.to_str().unwrap(), &object.to_string()],
+            &["--max-attempts", "2"],
+        ),
+        RUN_LIMIT,
+    );
+    assert_eq!(output.status.code(), Some(7), "{stderr}");
+    assert!(
+        stderr.contains("could not be looked for")
+            && stderr.contains(&format!("`s3mt uploads ls {object}`")),
+        "{stderr}"
+    );
+    // What the message points at is there to find: the server made an upload per try.
+    let left = bucket.open_uploads();
+    assert!(
+        !left.is_empty(),
+        "the resets came after the server made the uploads"
+    );
+    let housekeeping = bucket.client(1);
+    for upload in left {
+        housekeeping
+            .abort_multipart_upload(&bucket.uri(&upload.key), &upload.upload_id)
+            .unwrap();
+    }
+}
