@@ -339,7 +339,6 @@ fn too_long(limit: u64) -> Error {
     )
 }
 
-/// A response header as text.
 /// The reply's `Date`: the server's clock.
 pub(crate) fn date(response: &Response<Body>) -> Option<jiff::Timestamp> {
     header(response, "date")
@@ -347,6 +346,7 @@ pub(crate) fn date(response: &Response<Body>) -> Option<jiff::Timestamp> {
         .map(|date| date.timestamp())
 }
 
+/// A response header as text.
 pub(crate) fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
     response.headers().get(name)?.to_str().ok()
 }

@@ -103,7 +103,18 @@ impl Download<'_> {
         let size = http::header(response, "content-length")
             .and_then(|length| length.parse().ok())
             .ok_or_else(|| Error::new(ErrorKind::Protocol, "the server sent no object size"))?;
-        let etag = http::header(response, "etag").map(str::to_owned);
+        // S3 names every object by its ETag, and each range is fetched on the condition of it:
+        // a reply without one (a proxy's, a broken server's) does not describe the object.
+        let etag = http::header(response, "etag")
+            .filter(|etag| !etag.trim().is_empty())
+            .map(str::to_owned)
+            .ok_or_else(|| {
+                Error::new(
+                    ErrorKind::Protocol,
+                    "the server's reply describing the object has no ETag",
+                )
+            })?;
+        let etag = Some(etag);
         let tagged = http::header(response, "x-amz-tagging-count")
             .and_then(|count| count.trim().parse::<u32>().ok())
             .is_some_and(|count| count > 0);

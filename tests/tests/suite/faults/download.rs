@@ -94,6 +94,20 @@ fn download_recovers_from_slow_down_on_head() {
     download(Case::recovers("slow-down-on-head").fault(head(), 2, status(503, "SlowDown")));
 }
 
+/// Found by the soak: a HEAD answered `200` by something that is not the object (here the
+/// proxy, with an error document's length and no ETag) was taken for the object, and every
+/// range then disagreed with its size. A reply without an ETag describes no object: retried.
+#[test]
+fn download_recovers_from_a_head_answered_200_without_an_etag() {
+    download(Case::recovers("head-without-etag").fault(
+        head(),
+        2,
+        Fault::OkWithErrorBody {
+            code: "InternalError",
+        },
+    ));
+}
+
 #[test]
 fn download_recovers_from_a_stalled_get() {
     download(
