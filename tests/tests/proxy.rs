@@ -704,12 +704,12 @@ fn forged_replies_are_sent_verbatim_numbered_and_then_closed() {
     ));
     let get = format!("GET /{}/k HTTP/1.1\r\nHost: x\r\n\r\n", setup.bucket.name());
     for n in 0..2 {
-        // No `Connection: close` asked: the proxy closes after a forged reply.
+        // No `Connection: close` asked: the proxy closes after a forged reply, and says so.
         let (received, end) = raw_exchange(&setup.proxy, get.as_bytes());
         end.expect("closed, not reset");
         let expected = format!(
             "HTTP/1.1 206 Partial Content\r\nContent-Length: 100\r\nContent-Range: bytes 0-9/10\r\n\
-             X-Odd: a\x01b\x7f\r\n\r\nshort{n}"
+             X-Odd: a\x01b\x7f\r\nConnection: close\r\n\r\nshort{n}"
         );
         assert_eq!(String::from_utf8_lossy(&received), expected);
     }
@@ -717,7 +717,10 @@ fn forged_replies_are_sent_verbatim_numbered_and_then_closed() {
     let (received, _) = raw_exchange(&setup.proxy, get.as_bytes());
     let text = String::from_utf8_lossy(&received);
     assert!(text.starts_with("HTTP/1.1 500 "), "{text}");
-    assert!(text.ends_with("Content-Length: 2\r\n\r\n00"), "{text}");
+    assert!(
+        text.ends_with("Content-Length: 2\r\nConnection: close\r\n\r\n00"),
+        "{text}"
+    );
     let records = setup.proxy.requests();
     assert_eq!(faulted(&records), 3);
     // The fault as applied: "short0".

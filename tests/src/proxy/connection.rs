@@ -390,6 +390,15 @@ impl Connection {
         if !framed {
             head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
         }
+        // The connection is closed after the reply: said, as a server would, unless the test
+        // says otherwise. Unsaid, the client may send its next request on it first, and meet
+        // a reset (a closed socket with unread bytes) and a retry's backoff.
+        if !headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("connection"))
+        {
+            head.extend_from_slice(b"Connection: close\r\n");
+        }
         head.extend_from_slice(b"\r\n");
         self.client.write_all(&head)?;
         self.shared.answered(self.record, status);

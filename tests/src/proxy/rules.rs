@@ -180,7 +180,8 @@ pub enum Fault {
     /// hold control characters), then `body` (not to a HEAD), and closes the client connection:
     /// a reply no honest server sends, e.g. a `Content-Length` that lies (the proxy adds the
     /// body's true length only when `headers` name neither `Content-Length` nor
-    /// `Transfer-Encoding`), or a `Content-Range` of another range. Each `{n}` in the body
+    /// `Transfer-Encoding`, and `Connection: close` when they name no `Connection`), or a
+    /// `Content-Range` of another range. Each `{n}` in the body
     /// becomes the number of requests this rule answered before (0, 1, 2 ...), so that every
     /// reply can differ, e.g. a new continuation token on each page.
     Forge {

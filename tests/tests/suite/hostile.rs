@@ -675,7 +675,8 @@ fn a_record_whose_parts_do_not_add_up_is_ignored_with_a_notice() {
     download.assert_identical(&data);
 }
 
-/// The same record on a HEAD that carries nothing else to verify with: under
+/// The same record on a HEAD that carries nothing else to verify with (no checksum, a
+/// multipart ETag): under
 /// `--verify require`, an integrity failure before anything is written.
 #[test]
 fn a_record_whose_parts_do_not_add_up_and_nothing_else_fails_verification() {
@@ -689,6 +690,8 @@ fn a_record_whose_parts_do_not_add_up_and_nothing_else_fails_verification() {
             200,
             &[
                 ("Content-Length", size.as_str()),
+                // A multipart ETag: no MD5 to check either.
+                ("ETag", "\"0123456789abcdef0123456789abcdef-3\""),
                 ("x-amz-meta-s3mt-sha256", BAD_RECORD),
             ],
             "",
