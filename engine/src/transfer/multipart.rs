@@ -101,36 +101,33 @@ impl Upload<'_> {
             });
         // A Create that failed, or succeeded only on a retry, may have left uploads behind: a
         // reply lost after the server created one, or a server that errs after creating it.
-        if attempts.get() > 1 || outcome.is_err() {
-            let ours = outcome.as_deref().unwrap_or_default();
-            let orphans = self.abort_orphans(ours, server_now.get(), started);
-            let unsaid = match &orphans {
-                Orphans::Aborted(0) => None,
-                Orphans::Aborted(aborted) => Some(format!(
-                    "the multipart upload was aborted ({aborted} made for replies that were lost)"
-                )),
-                Orphans::NotFound { why } => Some(format!(
+        if attempts.get() == 1 && outcome.is_ok() {
+            return outcome;
+        }
+        let ours = outcome.as_deref().unwrap_or_default();
+        match (self.abort_orphans(ours, server_now.get(), started), outcome) {
+            (Orphans::Aborted(0), outcome) | (Orphans::Aborted(_), outcome @ Ok(_)) => outcome,
+            (Orphans::Aborted(aborted), Err(error)) => Err(error.note(format_args!(
+                "the multipart upload was aborted ({aborted} made for replies that were lost)"
+            ))),
+            (Orphans::NotFound { why }, outcome) => {
+                let said = format!(
                     "CreateMultipartUpload was tried {} times, and the server may hold uploads \
                      made for tries whose reply was lost; they could not be looked for ({why}): \
                      find and abort them with `s3mt uploads ls s3://{}/{}`",
                     attempts.get(),
                     self.transfer.object.bucket(),
                     self.transfer.key()
-                )),
-            };
-            if let Some(said) = unsaid {
-                return match outcome {
+                );
+                match outcome {
                     Ok(upload_id) => {
-                        if matches!(orphans, Orphans::NotFound { .. }) {
-                            self.transfer.progress.notice(said);
-                        }
+                        self.transfer.progress.notice(said);
                         Ok(upload_id)
                     }
                     Err(error) => Err(error.note(said)),
-                };
+                }
             }
         }
-        outcome
     }
 
     /// Aborts this key's uploads other than `ours` begun during our attempts, which began at
