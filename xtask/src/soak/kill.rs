@@ -8,8 +8,8 @@
 //! number of its requests for data (parts, ranges, small files) have been answered.
 
 use std::fmt;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -19,7 +19,8 @@ use s3mt_engine::size::MIB;
 use s3mt_tests::fixture::random_bytes;
 use s3mt_tests::proxy::{FaultProxy, RequestRecord};
 
-use super::run::files_under;
+use super::child::{self, Ended, Running};
+use super::run::{files_under, placed};
 use super::store::Store;
 
 /// How long a transfer lasts under its cap, about.
@@ -229,7 +230,7 @@ impl Killer {
             } else {
                 Stdio::null()
             };
-            spawn(self.command(store, plan, &proxy, &paths).stdin(stdin))
+            child::spawn(self.command(store, plan, &proxy, &paths).stdin(stdin), None)
         };
 
         let mut first = start(store)?;
@@ -256,12 +257,20 @@ impl Killer {
         } else if plan.victim == Victim::Server {
             store.server.kill();
             store.server.restart().context("start the server again")?;
-            let (code, output) = first.wait()?;
+            let Ended {
+                code,
+                stderr: output,
+                ..
+            } = first.wait(RUN_LIMIT)?;
             if code == 0 {
                 self.judge(store, plan, &data, &paths, code, &output)
                     .map_or(KillOutcome::RodeThrough, |why| KillOutcome::Failed { why })
             } else if code == NETWORK_FAILURE {
-                let (code, output) = start(store)?.wait()?;
+                let Ended {
+                    code,
+                    stderr: output,
+                    ..
+                } = start(store)?.wait(RUN_LIMIT)?;
                 self.judge(store, plan, &data, &paths, code, &output)
                     .map_or(KillOutcome::RerunAfterCrash, |why| KillOutcome::Failed {
                         why,
@@ -273,11 +282,15 @@ impl Killer {
             }
         } else {
             first.child.kill().context("SIGKILL s3mt")?;
-            let _ = first.wait()?;
+            first.wait(RUN_LIMIT)?;
             // Requests already on their way are recorded before the rerun's are counted.
             std::thread::sleep(Duration::from_millis(200));
             let mark = proxy.requests().len();
-            let (code, output) = start(store)?.wait()?;
+            let Ended {
+                code,
+                stderr: output,
+                ..
+            } = start(store)?.wait(RUN_LIMIT)?;
             let moved = moved(plan, &proxy.requests()[mark..], store.bucket());
             match self.judge(store, plan, &data, &paths, code, &output) {
                 Some(why) => KillOutcome::Failed { why },
@@ -311,7 +324,7 @@ impl Killer {
     ) -> Result<Vec<Vec<u8>>> {
         let mut data = Vec::new();
         for (index, (name, size)) in plan.files.iter().enumerate() {
-            let path = local_path(plan, source, name);
+            let path = placed(source, name, plan.kind.is_tree());
             std::fs::create_dir_all(path.parent().context("a parent")?)?;
             let bytes = random_bytes(usize::try_from(*size)?, plan.seed + index as u64);
             std::fs::write(&path, &bytes)?;
@@ -380,7 +393,7 @@ impl Killer {
             let got = if plan.kind.uploads() {
                 store.stored(&format!("{}/{name}", paths.prefix))
             } else {
-                std::fs::read(local_path(plan, paths.destination, name)).ok()
+                std::fs::read(placed(paths.destination, name, plan.kind.is_tree())).ok()
             };
             if got.as_deref() != Some(bytes.as_slice()) {
                 return Some(format!("{name} is not byte-identical"));
@@ -419,15 +432,6 @@ struct Paths<'a> {
     destination: &'a Path,
     state: &'a Path,
     prefix: &'a str,
-}
-
-/// Where file `name` of the plan lives under `root` (`root` itself for a single file).
-fn local_path(plan: &KillPlan, root: &Path, name: &str) -> PathBuf {
-    if plan.kind.is_tree() {
-        root.join(name)
-    } else {
-        root.to_path_buf()
-    }
 }
 
 /// Bytes the rerun moved through the proxy: request bodies for an upload; for a download,
@@ -477,49 +481,6 @@ fn range_length(range: &str) -> u64 {
     match bounds.map(|(a, b)| (a.parse::<u64>(), b.parse::<u64>())) {
         Some((Ok(first), Ok(last))) if last >= first => last - first + 1,
         _ => 0,
-    }
-}
-
-/// A running `s3mt`, its standard error drained as it writes.
-struct Running {
-    child: Child,
-    stderr: std::thread::JoinHandle<String>,
-}
-
-fn spawn(command: &mut Command) -> Result<Running> {
-    let mut child = command
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .context("start s3mt")?;
-    let pipe = child.stderr.take();
-    let stderr = std::thread::spawn(move || {
-        let mut text = String::new();
-        if let Some(mut pipe) = pipe {
-            let _ = std::io::Read::read_to_string(&mut pipe, &mut text);
-        }
-        text
-    });
-    Ok(Running { child, stderr })
-}
-
-impl Running {
-    /// Waits for the end; the exit code (-1 for a signal, -2 when it hung and was killed) and
-    /// standard error.
-    fn wait(mut self) -> Result<(i32, String)> {
-        let deadline = Instant::now() + RUN_LIMIT;
-        let code = loop {
-            if let Some(status) = self.child.try_wait()? {
-                break status.code().unwrap_or(-1);
-            }
-            if Instant::now() > deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                break -2;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        Ok((code, self.stderr.join().unwrap_or_default()))
     }
 }
 

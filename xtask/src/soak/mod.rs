@@ -6,6 +6,7 @@
 //! command that replays it alone. Then the kill -9 phase: transfers killed part way and run
 //! again, each to end byte-identical having moved less than the whole, with nothing left.
 
+mod child;
 mod kill;
 mod plan;
 mod run;

@@ -2,16 +2,16 @@
 //! verdict: byte-identical, failed cleanly, or not (and why).
 
 use std::fmt;
-use std::io::{Read, Write as _};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::{Context as _, Result};
 use s3mt_tests::fixture::write_random_file;
 use s3mt_tests::proxy::FaultProxy;
 use sha2::{Digest as _, Sha256};
 
+use super::child;
 use super::plan::{Kind, Plan};
 use super::store::Store;
 
@@ -159,12 +159,8 @@ impl Runner {
     }
 
     /// Where file `name` of the plan lives under `root` (`root` itself for one file).
-    fn local(&self, plan: &Plan, root: &Path, name: &str) -> std::path::PathBuf {
-        if plan.kind.is_tree() {
-            root.join(name)
-        } else {
-            root.to_path_buf()
-        }
+    fn local(&self, plan: &Plan, root: &Path, name: &str) -> PathBuf {
+        placed(root, name, plan.kind.is_tree())
     }
 
     /// Runs `command` with the soak's settings (no resume: a failure must leave nothing),
@@ -186,63 +182,9 @@ impl Runner {
                 "--io-timeout",
                 "1",
             ])
-            .stdin(if input.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = command.spawn().context("start s3mt")?;
-        if let Some(input) = input {
-            let mut stdin = child.stdin.take().context("stdin")?;
-            let input = input.to_vec();
-            // Written from a thread: s3mt may stop reading (a failure) while we write.
-            std::thread::spawn(move || {
-                let _ = stdin.write_all(&input);
-            });
-        }
-        // Both pipes drained as the child writes: a stream download prints megabytes.
-        let drain = |pipe: Option<Box<dyn Read + Send>>| {
-            std::thread::spawn(move || {
-                let mut bytes = Vec::new();
-                if let Some(mut pipe) = pipe {
-                    let _ = pipe.read_to_end(&mut bytes);
-                }
-                bytes
-            })
-        };
-        let stdout = drain(
-            child
-                .stdout
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let stderr = drain(
-            child
-                .stderr
-                .take()
-                .map(|p| Box::new(p) as Box<dyn Read + Send>),
-        );
-        let deadline = Instant::now() + RUN_LIMIT;
-        let status = loop {
-            if let Some(status) = child.try_wait()? {
-                break Some(status);
-            }
-            if Instant::now() > deadline {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        let stdout = stdout.join().unwrap_or_default();
-        let stderr = String::from_utf8_lossy(&stderr.join().unwrap_or_default()).into_owned();
-        let code = match status {
-            Some(status) => status.code().unwrap_or(-1),
-            None => -2,
-        };
-        Ok((code, stdout, stderr))
+            .stdin(Stdio::null());
+        let ended = child::spawn(command, input)?.wait(RUN_LIMIT)?;
+        Ok((ended.code, ended.stdout, ended.stderr))
     }
 
     fn judge(
@@ -345,6 +287,15 @@ struct Printed<'a> {
     code: i32,
     stdout: &'a [u8],
     stderr: &'a str,
+}
+
+/// Where file `name` of a transfer lives under `root`: `root` itself unless it is a tree's.
+pub fn placed(root: &Path, name: &str, tree: bool) -> PathBuf {
+    if tree {
+        root.join(name)
+    } else {
+        root.to_path_buf()
+    }
 }
 
 /// Every file under `root`, by path relative to it (none when it does not exist).
