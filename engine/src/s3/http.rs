@@ -7,8 +7,11 @@ use std::sync::Arc;
 use ureq::config::AutoHeaderValue;
 use ureq::http::{self, Response};
 use ureq::tls::{RootCerts, TlsConfig};
+use ureq::unversioned::resolver::DefaultResolver;
+use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 use ureq::{Agent, Body, Proxy, SendBody};
 
+use super::receive_window::WindowedTcpConnector;
 use super::sign::SignedRequest;
 use super::xml;
 use crate::error::{Error, ErrorKind, Result, ServiceError};
@@ -63,7 +66,7 @@ impl Http {
             .proxy
             .as_ref()
             .and_then(|ProxyUrl(url)| Proxy::new(url).ok());
-        let agent = Agent::config_builder()
+        let agent_config = Agent::config_builder()
             .tls_config(tls)
             .proxy(proxy)
             // S3 puts the reason for an error in the body: keep the response to read it.
@@ -78,8 +81,19 @@ impl Http {
             .accept_encoding(AutoHeaderValue::None)
             .user_agent(concat!("s3mt/", env!("CARGO_PKG_VERSION")))
             .max_redirects(0)
-            .build()
-            .new_agent();
+            .build();
+        let agent = match config.max_bandwidth {
+            None => agent_config.new_agent(),
+            // Under a cap, ureq's chain with the TCP connector that bounds receive windows.
+            Some(rate) => {
+                let tcp = WindowedTcpConnector::new(rate, config.concurrency);
+                let connector =
+                    ().chain(ConnectProxyConnector::default())
+                        .chain(tcp)
+                        .chain(RustlsConnector::default());
+                Agent::with_parts(agent_config, connector, DefaultResolver::default())
+            }
+        };
         Self { agent }
     }
 

@@ -8,6 +8,7 @@ pub(crate) mod http;
 pub(crate) mod location;
 pub(crate) mod object_options;
 pub(crate) mod paginate;
+pub(crate) mod receive_window;
 pub(crate) mod requests;
 pub(crate) mod retry;
 pub(crate) mod sign;

@@ -4,9 +4,9 @@
 //! run that resumes it, are `resume.rs`'s subject.
 //!
 //! A fault proxy stalls one request, so the transfer is deterministically in flight when the
-//! signal arrives. A worker blocked reading the stalled reply notices the signal only when the
-//! read ends: when the proxy closes the connection ([`STALL`]), or at `--io-timeout`, whichever
-//! comes first.
+//! signal arrives. The cancellation shuts the transfer's sockets down, so a worker blocked
+//! reading the stalled reply stops at once, with or without a bandwidth cap (whose connections
+//! s3mt opens itself).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -201,4 +201,33 @@ fn ctrl_c_during_a_download_keeps_the_existing_destination() {
     );
     assert_eq!(std::fs::read(&destination).unwrap(), b"keep me");
     assert_eq!(dir_entries(dir.path()), ["copy"], "no temporary file");
+}
+
+/// Under `--max-bandwidth` s3mt opens its sockets itself (to bound their receive buffers):
+/// they too are shut down by a cancellation, so a read blocked on a silent server ends at once,
+/// not when the stall or the `--io-timeout` would end it.
+#[test]
+fn ctrl_c_during_a_capped_download_ends_a_blocked_read_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let destination = dir.path().join("copy");
+    let (code, stderr, took) = interrupt_download(
+        "interrupt-capped-download",
+        &destination,
+        LONG_STALL,
+        &[
+            "--max-bandwidth",
+            "100MB/s",
+            "--io-timeout",
+            "60",
+            "--no-resume",
+        ],
+    );
+    assert_eq!(code, 130, "{stderr}");
+    assert_exited_within(took, Duration::ZERO);
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert!(
+        dir_entries(dir.path()).is_empty(),
+        "no destination and no temporary file: {:?}",
+        dir_entries(dir.path())
+    );
 }

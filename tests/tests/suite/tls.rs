@@ -56,13 +56,28 @@ impl RoundTrip {
 
     /// `cp` up and back down with `args`, requiring success and the same bytes.
     fn run(&self, bucket: &TestBucket, endpoint: &str, args: &[&str], set: &[(&str, &str)]) {
+        self.run_cp(bucket, endpoint, args, set, &[]);
+    }
+
+    /// [`RoundTrip::run`] with `cp_args` given to `cp`.
+    fn run_cp(
+        &self,
+        bucket: &TestBucket,
+        endpoint: &str,
+        args: &[&str],
+        set: &[(&str, &str)],
+        cp_args: &[&str],
+    ) {
         let copy = self.dir.path().join("copy");
         for (from, to) in [
             (self.source(), self.object.clone()),
             (self.object.clone(), copy.to_str().unwrap().to_owned()),
         ] {
             let mut command = s3mt(bucket, endpoint, args);
-            command.envs(set.iter().copied()).args(["cp", &from, &to]);
+            command
+                .envs(set.iter().copied())
+                .args(["cp", &from, &to])
+                .args(cp_args);
             let (code, stderr) = ran(&mut command);
             assert_eq!(code, 0, "{args:?} {set:?}: {stderr}");
         }
@@ -243,6 +258,19 @@ fn requests_take_the_proxy_of_their_scheme_unless_no_proxy_names_the_host() {
             .iter()
             .all(|t| t.target == format!("127.0.0.1:{port}"))
     );
+    assert!(http_proxy.tunnels().is_empty());
+
+    // Under a bandwidth cap s3mt opens its sockets itself: through the tunnel all the same.
+    let before = https_proxy.tunnels().len();
+    let capped = ["--max-bandwidth", "1GB/s"];
+    trip.run_cp(
+        &bucket,
+        &front.endpoint(),
+        &["--ca-bundle", ca],
+        &env,
+        &capped,
+    );
+    assert!(https_proxy.tunnels().len() > before);
     assert!(http_proxy.tunnels().is_empty());
 
     // The server's own endpoint: http (or https in the TLS phase) takes that scheme's proxy.
