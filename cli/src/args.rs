@@ -221,6 +221,11 @@ pub struct CpArgs {
     #[argh(option)]
     pub metadata_directive: Option<String>,
 
+    /// S3 to S3: the source bucket's region when it is not the client's (--region then names
+    /// the destination's, as with aws-cli)
+    #[argh(option)]
+    pub source_region: Option<String>,
+
     /// uploads: Cache-Control stored with the object
     #[argh(option)]
     pub cache_control: Option<String>,

@@ -48,6 +48,16 @@ impl Setup {
         if let Some(rate) = &args.max_bandwidth {
             builder = builder.max_bandwidth(parse_rate(rate)?);
         }
+        if let Some(region) = &args.source_region {
+            if !(S3Uri::is_s3(&args.source) && S3Uri::is_s3(&args.destination)) {
+                return Err(UsageError::new(
+                    "--source-region applies to a copy between two S3 locations (s3:// to s3://)",
+                )
+                .into());
+            }
+            let source: S3Uri = args.source.parse()?;
+            builder = builder.bucket_region(source.bucket(), region);
+        }
         if let Some(attempts) = args.max_attempts {
             builder = builder.max_attempts(attempts);
         }

@@ -281,6 +281,8 @@ pub(crate) fn expect_status(
     if expected.contains(&status) {
         return Ok(response);
     }
+    // S3 names a bucket's region when a request was signed for another.
+    let bucket_region = header(&response, "x-amz-bucket-region").map(str::to_owned);
     // A HEAD reply has no body to explain itself: the status is all there is.
     let body = read_limited(&mut response, MAX_ERROR_REPLY).unwrap_or_default();
     let service = xml::parse_error(status, &body).unwrap_or(ServiceError {
@@ -288,6 +290,24 @@ pub(crate) fn expect_status(
         code: None,
         message: None,
     });
+    let wrong_region = matches!(
+        service.code.as_deref(),
+        Some(
+            "PermanentRedirect"
+                | "AuthorizationHeaderMalformed"
+                | "AuthorizationQueryParametersError"
+        )
+    ) || status == 301
+        || (status == 400 && bucket_region.is_some());
+    if wrong_region {
+        let region = bucket_region.map_or(String::new(), |region| format!(" {}", redact(&region)));
+        let message = format!(
+            "{} (the bucket is in another region{region}: name it as the region, or as \
+             --source-region for a copy's source)",
+            redact(&service.to_string())
+        );
+        return Err(Error::new(ErrorKind::Service, message).with_service(service));
+    }
     Err(service_error(service))
 }
 

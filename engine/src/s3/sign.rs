@@ -61,6 +61,7 @@ pub(crate) struct Signer {
 
 impl Signer {
     pub fn new(config: &Config, bucket: &str) -> Result<Self> {
+        let (endpoint, region) = config.place_of(bucket);
         let virtual_host = match config.addressing {
             Addressing::Path => false,
             Addressing::VirtualHost => true,
@@ -72,10 +73,10 @@ impl Signer {
             UrlStyle::Path
         };
         let bucket = Bucket::new(
-            config.endpoint.clone(),
+            endpoint.clone(),
             style,
             bucket.to_owned(),
-            config.region.clone(),
+            region.to_owned(),
         )
         .map_err(|err| {
             Error::invalid(format!(
@@ -410,6 +411,24 @@ mod tests {
         assert!(query.contains("X-Amz-Expires=90"), "{query}");
         let get = signer.presign_object("a b", PresignMethod::Get, Duration::from_secs(90), &now);
         assert_ne!(get, url, "the method is signed");
+    }
+
+    #[test]
+    fn a_bucket_in_another_region_is_signed_for_it_at_its_aws_endpoint() {
+        let now = stamp(Timestamp::UNIX_EPOCH);
+        let config = Config::builder(Credentials::new(ACCESS_KEY, SECRET_KEY))
+            .region("eu-west-1")
+            .bucket_region("source", "eu-central-1")
+            .build()
+            .unwrap();
+        let source = Signer::new(&config, "source").unwrap();
+        let url = source.head_object("k", &now).url;
+        assert_eq!(url.host_str(), Some("source.s3.eu-central-1.amazonaws.com"));
+        assert!(url.query().unwrap().contains("%2Feu-central-1%2Fs3%2F"), "{url}");
+        let destination = Signer::new(&config, "destination").unwrap();
+        let url = destination.head_object("k", &now).url;
+        assert_eq!(url.host_str(), Some("destination.s3.eu-west-1.amazonaws.com"));
+        assert!(url.query().unwrap().contains("%2Feu-west-1%2Fs3%2F"), "{url}");
     }
 
     #[test]

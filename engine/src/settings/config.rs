@@ -1,5 +1,6 @@
 //! Client settings: a builder whose `build()` validates everything, with documented defaults.
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,6 +40,8 @@ pub enum Addressing {
 pub struct Config {
     pub(crate) endpoint: Url,
     pub(crate) region: String,
+    /// Buckets in another region than `region`: their endpoint and region.
+    pub(crate) bucket_places: BTreeMap<String, (Url, String)>,
     pub(crate) credentials: CredentialSource,
     pub(crate) addressing: Addressing,
     pub(crate) concurrency: usize,
@@ -91,6 +94,7 @@ impl Config {
         ConfigBuilder {
             endpoint: None,
             region: DEFAULT_REGION.to_owned(),
+            bucket_regions: BTreeMap::new(),
             credentials: credentials.into(),
             addressing: Addressing::Auto,
             concurrency: DEFAULT_CONCURRENCY,
@@ -134,6 +138,16 @@ impl Config {
         self.max_bandwidth
     }
 
+    /// Where requests to `bucket` go and the region they are signed for: the client's, or
+    /// those of the bucket's own region when [`ConfigBuilder::bucket_region`] named one (its
+    /// AWS endpoint, unless an endpoint was given).
+    pub(crate) fn place_of(&self, bucket: &str) -> (&Url, &str) {
+        match self.bucket_places.get(bucket) {
+            Some((endpoint, region)) => (endpoint, region),
+            None => (&self.endpoint, &self.region),
+        }
+    }
+
     pub(crate) fn is_aws_endpoint(&self) -> bool {
         self.endpoint
             .host_str()
@@ -146,6 +160,7 @@ impl Config {
 pub struct ConfigBuilder {
     endpoint: Option<String>,
     region: String,
+    bucket_regions: BTreeMap<String, String>,
     credentials: CredentialSource,
     addressing: Addressing,
     concurrency: usize,
@@ -189,6 +204,16 @@ impl ConfigBuilder {
     /// The signing region. Default: `us-east-1`.
     pub fn region(mut self, region: impl Into<String>) -> Self {
         self.region = region.into();
+        self
+    }
+
+    /// A bucket in another region than the client's (aws-cli's `--source-region` names a
+    /// copy's source one): requests to it are signed for `region` and, when no endpoint was
+    /// given, go to AWS's endpoint for that region. A server-side copy from it is still sent to
+    /// the destination's region, which fetches the bytes. Default: every bucket is in the
+    /// client's region.
+    pub fn bucket_region(mut self, bucket: impl Into<String>, region: impl Into<String>) -> Self {
+        self.bucket_regions.insert(bucket.into(), region.into());
         self
     }
 
@@ -309,19 +334,16 @@ impl ConfigBuilder {
 
     /// Validates the settings.
     pub fn build(self) -> Result<Config> {
-        let endpoint_text = self
-            .endpoint
-            .unwrap_or_else(|| format!("https://s3.{}.amazonaws.com", self.region));
-        let endpoint = Url::parse(&endpoint_text)
-            .ok()
-            .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
-            .ok_or_else(|| {
-                Error::invalid(format!(
-                    "invalid endpoint URL {endpoint_text:?}: expected http(s)://host[:port]"
-                ))
-            })?;
-        if self.region.is_empty() {
-            return Err(Error::invalid("the region must not be empty"));
+        let given = self.endpoint.as_deref().map(parse_endpoint).transpose()?;
+        // Without an endpoint, each region's is AWS's for it.
+        let endpoint_of = |region: &str| match &given {
+            Some(endpoint) => check_region(region).map(|()| endpoint.clone()),
+            None => aws_endpoint(region),
+        };
+        let endpoint = endpoint_of(&self.region)?;
+        let mut bucket_places = BTreeMap::new();
+        for (bucket, region) in self.bucket_regions {
+            bucket_places.insert(bucket, (endpoint_of(&region)?, region));
         }
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
             return Err(Error::invalid(format!(
@@ -368,6 +390,7 @@ impl ConfigBuilder {
         Ok(Config {
             endpoint,
             region: self.region,
+            bucket_places,
             credentials: self.credentials,
             addressing: self.addressing,
             concurrency: self.concurrency,
@@ -389,6 +412,40 @@ impl ConfigBuilder {
             max_bandwidth: self.max_bandwidth,
         })
     }
+}
+
+/// An endpoint must be `http(s)://host[:port]`.
+fn parse_endpoint(text: &str) -> Result<Url> {
+    Url::parse(text)
+        .ok()
+        .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
+        .ok_or_else(|| {
+            Error::invalid(format!(
+                "invalid endpoint URL {text:?}: expected http(s)://host[:port]"
+            ))
+        })
+}
+
+/// Any region a server names goes with a given endpoint; it must not be empty.
+fn check_region(region: &str) -> Result<()> {
+    match region.is_empty() {
+        true => Err(Error::invalid("the region must not be empty")),
+        false => Ok(()),
+    }
+}
+
+/// AWS's S3 endpoint for `region`, which then names a host: letters, digits and dashes.
+fn aws_endpoint(region: &str) -> Result<Url> {
+    check_region(region)?;
+    if !region
+        .bytes()
+        .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-')
+    {
+        return Err(Error::invalid(format!(
+            "invalid region {region:?}: expected letters, digits and dashes, like eu-west-1"
+        )));
+    }
+    parse_endpoint(&format!("https://s3.{region}.amazonaws.com"))
 }
 
 /// A proxy URL must be `http://host[:port]` (user and password allowed).
@@ -423,6 +480,37 @@ mod tests {
         );
         assert!(config.is_aws_endpoint());
         assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
+    }
+
+    #[test]
+    fn a_bucket_in_another_region_is_signed_for_it_at_its_endpoint() {
+        let config = builder()
+            .region("eu-west-1")
+            .bucket_region("frankfurt", "eu-central-1")
+            .build()
+            .unwrap();
+        let (endpoint, region) = config.place_of("frankfurt");
+        assert_eq!(endpoint.as_str(), "https://s3.eu-central-1.amazonaws.com/");
+        assert_eq!(region, "eu-central-1");
+        let (endpoint, region) = config.place_of("dublin");
+        assert_eq!(endpoint.as_str(), "https://s3.eu-west-1.amazonaws.com/");
+        assert_eq!(region, "eu-west-1");
+
+        // A given endpoint serves every region: only the signature's region differs.
+        let config = builder()
+            .endpoint("http://127.0.0.1:8333")
+            .bucket_region("other", "any_name the server uses")
+            .build()
+            .unwrap();
+        let (endpoint, region) = config.place_of("other");
+        assert_eq!(endpoint.as_str(), "http://127.0.0.1:8333/");
+        assert_eq!(region, "any_name the server uses");
+
+        // Without one, a region must make a host name.
+        let refused = builder().bucket_region("b", "eu/west").build().unwrap_err();
+        assert!(refused.to_string().contains("invalid region"), "{refused}");
+        assert!(builder().bucket_region("b", "").build().is_err());
+        assert!(builder().region("").build().is_err());
     }
 
     #[test]

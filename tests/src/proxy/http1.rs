@@ -38,6 +38,8 @@ pub(super) struct RequestHead {
     headers: Vec<(String, String)>,
     /// Taken before anything is redacted.
     pub(super) access_key: Option<String>,
+    /// The region of the signature's credential scope.
+    pub(super) region: Option<String>,
     session_token: Option<String>,
     /// The head as received, less any `Expect` header (the proxy answers that itself).
     pub(super) forward: Vec<u8>,
@@ -52,9 +54,13 @@ impl RequestHead {
         };
         let (path, query) = target.split_once('?').unwrap_or((target, ""));
         let authorization = find_header(&headers, "authorization");
-        let access_key = query_value(query, "X-Amz-Credential")
-            .and_then(|credential| credential_key(&credential))
-            .or_else(|| authorization.and_then(authorization_key));
+        let credential = query_value(query, "X-Amz-Credential")
+            .or_else(|| authorization.and_then(authorization_credential));
+        let access_key = match &credential {
+            Some(credential) => credential_key(credential),
+            None => authorization.and_then(sigv2_key),
+        };
+        let region = credential.as_deref().and_then(credential_region);
         let session_token = query_value(query, "X-Amz-Security-Token")
             .or_else(|| find_header(&headers, "x-amz-security-token").map(str::to_owned));
         Ok(Self {
@@ -62,6 +68,7 @@ impl RequestHead {
             path: path.to_owned(),
             query: query.to_owned(),
             access_key,
+            region,
             session_token,
             headers,
             forward: without_header(raw, "expect"),
@@ -118,6 +125,7 @@ impl RequestHead {
             chunked: self.is_chunked(),
             headers,
             access_key: self.access_key.clone(),
+            region: self.region.clone(),
             session_token: self.session_token.clone(),
             fault: fault.map(Fault::describe),
             status: None,
@@ -270,17 +278,24 @@ fn credential_key(credential: &str) -> Option<String> {
     (!key.is_empty()).then(|| key.to_owned())
 }
 
-/// The access key id of an `Authorization` header: SigV4
-/// (`AWS4-HMAC-SHA256 Credential=AKID/..., SignedHeaders=..., Signature=...`) or SigV2
-/// (`AWS AKID:signature`).
-fn authorization_key(authorization: &str) -> Option<String> {
-    if let Some(signature) = authorization.strip_prefix("AWS ") {
-        let (key, _) = signature.split_once(':')?;
-        return Some(key.trim().to_owned());
-    }
+/// The region of a credential scope, `AKID/DATE/REGION/SERVICE/aws4_request`.
+fn credential_region(credential: &str) -> Option<String> {
+    let region = credential.split('/').nth(2)?;
+    (!region.is_empty()).then(|| region.to_owned())
+}
+
+/// The credential of a SigV4 `Authorization` header
+/// (`AWS4-HMAC-SHA256 Credential=AKID/..., SignedHeaders=..., Signature=...`).
+fn authorization_credential(authorization: &str) -> Option<String> {
     let (_, rest) = authorization.split_once("Credential=")?;
-    let credential = rest.split([',', ' ']).next()?;
-    credential_key(credential)
+    Some(rest.split([',', ' ']).next()?.to_owned())
+}
+
+/// The access key id of a SigV2 `Authorization` header (`AWS AKID:signature`).
+fn sigv2_key(authorization: &str) -> Option<String> {
+    let signature = authorization.strip_prefix("AWS ")?;
+    let (key, _) = signature.split_once(':')?;
+    Some(key.trim().to_owned())
 }
 
 fn redact_query(query: &str) -> String {
@@ -456,6 +471,7 @@ mod tests {
                           Host: h\r\n\r\n";
         let record = RequestHead::parse(presigned).unwrap().record(None);
         assert_eq!(record.access_key.as_deref(), Some("AKIDQ"));
+        assert_eq!(record.region.as_deref(), Some("us-east-1"));
         assert_eq!(record.session_token.as_deref(), Some("tok/en=="));
         assert!(record.query.contains("X-Amz-Security-Token=REDACTED"));
 
@@ -466,9 +482,25 @@ mod tests {
         let request = RequestHead::parse(signed).unwrap();
         let record = request.record(None);
         assert_eq!(record.access_key.as_deref(), Some("AKIDH"));
+        assert_eq!(record.region.as_deref(), Some("us-east-1"));
         assert_eq!(record.session_token.as_deref(), Some("session=="));
         assert_eq!(record.header("x-amz-security-token"), Some("REDACTED"));
         assert!(Match::signed_by("AKIDH").matches(&request));
+        assert!(
+            Match::bucket("b")
+                .and_signed_outside("eu-west-1")
+                .matches(&request)
+        );
+        assert!(
+            !Match::bucket("b")
+                .and_signed_outside("us-east-1")
+                .matches(&request)
+        );
+        assert!(
+            !Match::bucket("c")
+                .and_signed_outside("eu-west-1")
+                .matches(&request)
+        );
         assert!(!Match::signed_by("AKIDQ").matches(&request));
         assert!(
             Match::method("PUT")
@@ -485,7 +517,7 @@ mod tests {
         assert_eq!(unsigned.record(None).access_key, None);
         assert!(!Match::signed_by("AKIDH").matches(&unsigned));
         assert_eq!(
-            authorization_key("AWS AKIDV2:c2lnbmF0dXJl").as_deref(),
+            sigv2_key("AWS AKIDV2:c2lnbmF0dXJl").as_deref(),
             Some("AKIDV2")
         );
         assert_eq!(percent_decode("a%2fb%zz%4"), "a/b%zz%4");

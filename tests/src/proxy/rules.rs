@@ -21,6 +21,12 @@ pub struct Match {
     pub signed_by: Option<String>,
     /// The exact path of the request target, e.g. `/bucket/key` (as sent, percent-encoded).
     pub path: Option<String>,
+    /// The bucket of a path-style request: the path's first segment.
+    pub bucket: Option<String>,
+    /// A region the request must have been signed for another than (see
+    /// [`RequestRecord::region`]), as S3 refuses a request to a bucket of another region;
+    /// unsigned requests never match.
+    pub signed_outside: Option<String>,
 }
 
 impl Match {
@@ -51,6 +57,21 @@ impl Match {
     /// [`Match::signed_by`]).
     pub fn and_signed_by(mut self, access_key: impl Into<String>) -> Self {
         self.signed_by = Some(access_key.into());
+        self
+    }
+
+    /// Matches (path-style) requests to `bucket`.
+    pub fn bucket(bucket: impl Into<String>) -> Self {
+        Self {
+            bucket: Some(bucket.into()),
+            ..Self::default()
+        }
+    }
+
+    /// Also requires the request to be signed for another region than `region` (see
+    /// [`Match::signed_outside`]).
+    pub fn and_signed_outside(mut self, region: impl Into<String>) -> Self {
+        self.signed_outside = Some(region.into());
         self
     }
 
@@ -88,7 +109,16 @@ impl Match {
             .as_deref()
             .is_none_or(|key| request.access_key.as_deref() == Some(key));
         let path = self.path.as_deref().is_none_or(|path| path == request.path);
-        method && query && header && signer && path
+        let bucket = self.bucket.as_deref().is_none_or(|bucket| {
+            request.path.trim_start_matches('/').split('/').next() == Some(bucket)
+        });
+        let outside = self.signed_outside.as_deref().is_none_or(|region| {
+            request
+                .region
+                .as_deref()
+                .is_some_and(|signed| signed != region)
+        });
+        method && query && header && signer && path && bucket && outside
     }
 }
 
@@ -309,6 +339,8 @@ pub struct RequestRecord {
     /// parameter of a presigned URL or the `Credential=` of the `Authorization` header
     /// (`None` for an unsigned request).
     pub access_key: Option<String>,
+    /// The region the request was signed for: its credential scope's.
+    pub region: Option<String>,
     /// The session token the request carried, from the `X-Amz-Security-Token` query parameter
     /// (percent-decoded) or header.
     pub session_token: Option<String>,

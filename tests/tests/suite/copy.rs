@@ -367,3 +367,118 @@ fn an_interrupted_multipart_copy_resumes_copying_only_the_missing_parts() {
     assert!(bucket.open_uploads().is_empty());
     assert!(read(&bucket, "dst") == data);
 }
+
+/// A region no test server is in.
+const OTHER_REGION: &str = "eu-south-2";
+
+/// S3's refusal of a request signed for another region than its bucket's.
+fn wrong_region(region: &str) -> Fault {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>\
+         AuthorizationQueryParametersError</Code><Message>Error parsing the X-Amz-Credential \
+         parameter; the region is wrong; expecting '{region}'</Message><Region>{region}\
+         </Region></Error>"
+    );
+    Fault::Forge {
+        status: 400,
+        headers: vec![
+            ("x-amz-bucket-region".into(), region.into()),
+            ("content-type".into(), "application/xml".into()),
+        ],
+        body: body.into_bytes(),
+    }
+}
+
+/// A source bucket in another region (played by the proxy, which refuses every request to
+/// it signed for another region, as S3 does): without `--source-region` the copy fails naming
+/// the region and the flag; with it, every request to the source (its HEAD, the listing of a
+/// sync, mv's delete) is signed for its region, every one to the destination for the
+/// client's, and the copies succeed.
+#[test]
+fn a_source_in_another_region_is_reached_with_source_region() {
+    let from = TestBucket::new("region-from");
+    let to = TestBucket::new("region-to");
+    let kind = to.server().kind();
+    let proxy = FaultProxy::start(to.server().endpoint()).unwrap();
+    proxy.add(Rule::new(
+        Match::bucket(from.name()).and_signed_outside(OTHER_REGION),
+        usize::MAX,
+        wrong_region(OTHER_REGION),
+    ));
+    proxy.add(Rule::new(
+        Match::bucket(to.name()).and_signed_outside(to.server().region()),
+        usize::MAX,
+        wrong_region(to.server().region()),
+    ));
+    // In parts where the server copies parts, else in one CopyObject.
+    let threshold = match kind.copy_verified_by(true) {
+        Some(_) => "5MiB",
+        None => "16MiB",
+    };
+    let data = source(&from, "dir/big", 12 * MIB + 5, 67);
+    let small = source(&from, "dir/small", 1000, 68);
+    let copy = |verb: &str, from_key: &str, to_key: &str, extra: &[&str]| {
+        let mut command = to.s3mt();
+        command
+            .args(["--endpoint-url", &proxy.endpoint(), verb])
+            .arg(format!("s3://{}/{from_key}", from.name()))
+            .arg(format!("s3://{}/{to_key}", to.name()))
+            .args(["--part-size", "5MiB", "--multipart-threshold", threshold])
+            .args(extra);
+        run(&mut command)
+    };
+
+    let (output, _, stderr) = copy("cp", "dir/big", "big", &[]);
+    assert!(!output.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("another region eu-south-2") && stderr.contains("--source-region"),
+        "{stderr}"
+    );
+    assert_eq!(to.head_object("big").0, 404, "nothing was copied");
+    let refused = |proxy: &FaultProxy| {
+        let requests = proxy.requests();
+        requests
+            .into_iter()
+            .filter(|r| r.fault.is_some())
+            .collect::<Vec<_>>()
+    };
+    let refused_without_the_flag = refused(&proxy).len();
+    assert!(refused_without_the_flag > 0);
+
+    let in_region = ["--source-region", OTHER_REGION];
+    let (output, _, stderr) = copy("cp", "dir/big", "big", &in_region);
+    assert!(output.status.success(), "{stderr}");
+    assert!(read(&to, "big") == data, "the copy has other bytes");
+
+    let (output, _, stderr) = copy("sync", "dir/", "synced/", &in_region);
+    assert!(output.status.success(), "{stderr}");
+    assert!(read(&to, "synced/small") == small);
+    assert!(read(&to, "synced/big") == data);
+
+    let (output, _, stderr) = copy("mv", "dir/small", "moved", &in_region);
+    assert!(output.status.success(), "{stderr}");
+    assert!(read(&to, "moved") == small);
+    assert_eq!(from.head_object("dir/small").0, 404, "the source was moved");
+
+    // Every request of the runs with the flag was signed for its bucket's region.
+    let all_refused = refused(&proxy);
+    assert_eq!(
+        all_refused.len(),
+        refused_without_the_flag,
+        "{:#?}",
+        &all_refused[refused_without_the_flag..]
+    );
+    assert!(to.open_uploads().is_empty());
+
+    // A source that is no S3 location has no region to name.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("file");
+    std::fs::write(&file, b"local").unwrap();
+    let (output, _, stderr) = run(to
+        .s3mt()
+        .args(["cp", file.to_str().unwrap(), &to.uri("local").to_string()])
+        .args(in_region));
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("--source-region applies to a copy between two S3 locations"));
+    assert_eq!(to.head_object("local").0, 404);
+}
