@@ -11,7 +11,7 @@ use ureq::unversioned::resolver::DefaultResolver;
 use ureq::unversioned::transport::{ConnectProxyConnector, Connector, RustlsConnector};
 use ureq::{Agent, Body, Proxy, SendBody};
 
-use super::receive_window::WindowedTcpConnector;
+use super::capped_socket::CappedTcpConnector;
 use super::sign::SignedRequest;
 use super::xml;
 use crate::error::{Error, ErrorKind, Result, ServiceError};
@@ -84,9 +84,9 @@ impl Http {
             .build();
         let agent = match config.max_bandwidth {
             None => agent_config.new_agent(),
-            // Under a cap, ureq's chain with the TCP connector that bounds receive windows.
+            // Under a cap, ureq's chain with the TCP connector that bounds socket buffers.
             Some(rate) => {
-                let tcp = WindowedTcpConnector::new(rate, config.concurrency);
+                let tcp = CappedTcpConnector::new(rate, config.concurrency);
                 let connector =
                     ().chain(ConnectProxyConnector::default())
                         .chain(tcp)

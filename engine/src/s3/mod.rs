@@ -4,11 +4,11 @@
 //! Below `transfer`: it knows nothing of transfers, progress or files.
 
 pub(crate) mod call;
+pub(crate) mod capped_socket;
 pub(crate) mod http;
 pub(crate) mod location;
 pub(crate) mod object_options;
 pub(crate) mod paginate;
-pub(crate) mod receive_window;
 pub(crate) mod requests;
 pub(crate) mod retry;
 pub(crate) mod sign;

@@ -424,11 +424,20 @@ mod tests {
         let source = Signer::new(&config, "source").unwrap();
         let url = source.head_object("k", &now).url;
         assert_eq!(url.host_str(), Some("source.s3.eu-central-1.amazonaws.com"));
-        assert!(url.query().unwrap().contains("%2Feu-central-1%2Fs3%2F"), "{url}");
+        assert!(
+            url.query().unwrap().contains("%2Feu-central-1%2Fs3%2F"),
+            "{url}"
+        );
         let destination = Signer::new(&config, "destination").unwrap();
         let url = destination.head_object("k", &now).url;
-        assert_eq!(url.host_str(), Some("destination.s3.eu-west-1.amazonaws.com"));
-        assert!(url.query().unwrap().contains("%2Feu-west-1%2Fs3%2F"), "{url}");
+        assert_eq!(
+            url.host_str(),
+            Some("destination.s3.eu-west-1.amazonaws.com")
+        );
+        assert!(
+            url.query().unwrap().contains("%2Feu-west-1%2Fs3%2F"),
+            "{url}"
+        );
     }
 
     #[test]
