@@ -300,8 +300,10 @@ impl Upload<'_> {
         match aborted {
             Ok(()) => error.note("the multipart upload was aborted"),
             Err(abort_error) => error.note(format_args!(
-                "the multipart upload {upload_id} could not be aborted: {abort_error}; \
-                 it still holds storage until aborted"
+                "the multipart upload {upload_id} could not be aborted: {abort_error}; it \
+                 still holds storage until aborted: `s3mt uploads abort {} --upload-id \
+                 {upload_id}`",
+                self.transfer.object
             )),
         }
     }

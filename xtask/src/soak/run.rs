@@ -214,7 +214,9 @@ impl Runner {
             Err(err) => return unclean(&format!("cannot list the open uploads: {err}"), false),
         };
         // Uploads the server may hold but s3mt could not abort are left only when said.
-        let named = code != 0 && stderr.contains("`s3mt uploads ls s3://");
+        let named = code != 0
+            && (stderr.contains("`s3mt uploads ls s3://")
+                || stderr.contains("`s3mt uploads abort s3://"));
         if plan.kind.uploads() && open > 0 && !named {
             return unclean(
                 &format!("{open} multipart upload(s) left open: {stderr}"),

@@ -411,3 +411,47 @@ fn uploads_a_lost_create_may_have_made_are_named_when_they_cannot_be_looked_for(
             .unwrap();
     }
 }
+
+/// A failed upload whose abort fails too (the server refusing it): the error names the upload
+/// and the command that aborts it, and that command, run as printed, does.
+#[test]
+fn an_upload_whose_abort_fails_is_named_with_the_command_that_aborts_it() {
+    use s3mt_tests::proxy::{FaultProxy, Match, Rule};
+    let bucket = TestBucket::new("faults-up-abort-refused");
+    let dir = tempfile::tempdir().unwrap();
+    let source = dir.path().join("source");
+    write_random_file(&source, 6 * MIB, 54);
+    let proxy = FaultProxy::start(bucket.server().endpoint()).unwrap();
+    proxy.add(Rule::new(part(2), ALWAYS, status(403, "AccessDenied")));
+    proxy.add(Rule::new(
+        Match::method("DELETE").query("uploadId="),
+        ALWAYS,
+        status(503, "SlowDown"),
+    ));
+    let object = bucket.uri("abort-refused");
+    let (output, _, stderr) = run_for(
+        &mut cp_command(
+            &bucket,
+            Some(&proxy.endpoint()),
+            [source.to_str().unwrap(), &object.to_string()],
+            &["--max-attempts", "2", "--no-resume"],
+        ),
+        RUN_LIMIT,
+    );
+    assert!(!output.status.success(), "{stderr}");
+    let left = bucket.open_uploads();
+    assert_eq!(left.len(), 1, "the abort was refused: {stderr}");
+    let command = format!(
+        "s3mt uploads abort {object} --upload-id {}",
+        left[0].upload_id
+    );
+    assert!(
+        stderr.contains("could not be aborted") && stderr.contains(&format!("`{command}`")),
+        "{stderr}"
+    );
+    // The command as printed, straight to the server.
+    let printed: Vec<&str> = command.split(' ').skip(1).collect();
+    let (output, _, stderr) = run_for(bucket.s3mt().args(&printed), RUN_LIMIT);
+    assert!(output.status.success(), "{stderr}");
+    assert!(bucket.open_uploads().is_empty());
+}
