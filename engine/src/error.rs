@@ -145,7 +145,10 @@ impl fmt::Display for Shown<'_> {
 pub struct Error {
     kind: ErrorKind,
     message: String,
-    service: Option<ServiceError>,
+    /// Boxed: errors travel in every `Result`, and most have no reply behind them.
+    service: Option<Box<ServiceError>>,
+    /// The bucket's region, when a server refused a request signed for another and named it.
+    bucket_region: Option<Box<str>>,
     #[source]
     source: Option<Box<dyn std::error::Error + Send + Sync + 'static>>,
 }
@@ -160,6 +163,7 @@ impl Error {
             kind,
             message: message.into(),
             service: None,
+            bucket_region: None,
             source: None,
         }
     }
@@ -187,8 +191,18 @@ impl Error {
         self
     }
 
+    pub(crate) fn with_bucket_region(mut self, region: String) -> Self {
+        self.bucket_region = Some(region.into_boxed_str());
+        self
+    }
+
+    /// The region a server named as its bucket's, refusing a request signed for another.
+    pub(crate) fn bucket_region(&self) -> Option<&str> {
+        self.bucket_region.as_deref()
+    }
+
     pub(crate) fn with_service(mut self, service: ServiceError) -> Self {
-        self.service = Some(service);
+        self.service = Some(Box::new(service));
         self
     }
 
@@ -216,7 +230,7 @@ impl Error {
 
     /// The S3 error reply behind this error, if the server sent one.
     pub fn service_error(&self) -> Option<&ServiceError> {
-        self.service.as_ref()
+        self.service.as_deref()
     }
 
     /// Whether the server's error reply has this S3 error code (e.g. `NoSuchUpload`).

@@ -1,8 +1,9 @@
 //! The one request path: every S3 request s3mt makes is a [`Call`] that a [`Requester`]
 //! stamps, signs, sends, checks and reads, attempt after attempt under the retry policy.
 
+use std::collections::BTreeMap;
 use std::io::Read;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError, RwLock};
 use std::time::Duration;
 
 use ureq::http::Response;
@@ -104,22 +105,57 @@ pub(crate) trait Observer {
 
 impl Observer for () {}
 
+/// The regions servers named for buckets, shared by a session's requesters: a bucket refused
+/// once for a request signed in another region is signed for its own from then on, by every
+/// requester (as the AWS SDKs follow a region redirect).
+#[derive(Debug, Default)]
+pub(crate) struct BucketRegions(Mutex<BTreeMap<String, String>>);
+
+impl BucketRegions {
+    fn get(&self, bucket: &str) -> Option<String> {
+        let regions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        regions.get(bucket).cloned()
+    }
+
+    fn learn(&self, bucket: &str, region: &str) {
+        let mut regions = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        regions.insert(bucket.to_owned(), region.to_owned());
+    }
+}
+
 /// Sends the requests of one bucket over one agent, signing each attempt with the credentials
 /// current then.
 #[derive(Debug)]
 pub(crate) struct Requester {
     http: Http,
-    signer: Signer,
+    /// Replaced when the server names another region for the bucket.
+    signer: RwLock<Arc<Signer>>,
+    regions: Arc<BucketRegions>,
     credentials: CredentialSource,
     policy: RetryPolicy,
     clock: Arc<dyn Clock>,
 }
 
 impl Requester {
-    pub fn new(config: &Config, http: Http, bucket: &str, clock: Arc<dyn Clock>) -> Result<Self> {
+    /// Requests to `bucket`, signed for its region: the one `config` places it in, or the one
+    /// its server named before (`regions`).
+    pub fn new(
+        config: &Config,
+        http: Http,
+        bucket: &str,
+        clock: Arc<dyn Clock>,
+        regions: Arc<BucketRegions>,
+    ) -> Result<Self> {
+        let mut signer = Signer::new(config, bucket)?;
+        if let Some(region) = regions.get(bucket)
+            && let Ok(learnt) = signer.in_region(&region)
+        {
+            signer = learnt;
+        }
         Ok(Self {
             http,
-            signer: Signer::new(config, bucket)?,
+            signer: RwLock::new(Arc::new(signer)),
+            regions,
             credentials: config.credentials.clone(),
             policy: RetryPolicy {
                 max_attempts: config.max_attempts,
@@ -141,23 +177,72 @@ impl Requester {
         self.policy
             .run(
                 &*self.clock,
-                |_| {
-                    observer.before_attempt()?;
-                    self.attempt(call, &mut read)
-                },
+                |number| self.attempt_observed(call, &mut read, observer, number),
                 |number, err, delay| observer.retrying(number, err, delay),
                 || observer.stopped(),
             )
             .map_err(|err| observer.outcome(err))
     }
 
-    /// One attempt of `call`, not retried.
+    /// One attempt of `call`, not retried (see [`Requester::attempt_observed`]).
     pub fn attempt<T>(
         &self,
         call: &Call<'_>,
         read: &mut impl FnMut(&mut Reply) -> Result<T>,
     ) -> Result<T> {
-        let request = (call.sign)(&self.signer, &self.stamp()?)?;
+        self.attempt_observed(call, read, &(), 1)
+    }
+
+    /// Attempt `number` of `call`. Refused for being signed in another region than the one
+    /// the server names for the bucket, it is signed for that one and sent again at once
+    /// (`observer` told of it as of a retry, so that a part's bytes are not counted twice).
+    fn attempt_observed<T>(
+        &self,
+        call: &Call<'_>,
+        read: &mut impl FnMut(&mut Reply) -> Result<T>,
+        observer: &dyn Observer,
+        number: u32,
+    ) -> Result<T> {
+        observer.before_attempt()?;
+        let signer = self.signer();
+        match self.attempt_signed(&signer, call, read) {
+            Err(error) if self.follow_region(&signer, &error) => {
+                observer.retrying(number, &error, Duration::ZERO);
+                observer.before_attempt()?;
+                self.attempt_signed(&self.signer(), call, read)
+            }
+            outcome => outcome,
+        }
+    }
+
+    /// Whether `error`, for a request signed by `used`, names the bucket's region as another
+    /// that requests can be signed for; if so, requests are signed for it from now on.
+    fn follow_region(&self, used: &Signer, error: &Error) -> bool {
+        let Some(region) = error.bucket_region() else {
+            return false;
+        };
+        if region == used.region() {
+            return false;
+        }
+        if self.signer().region() == region {
+            // Another attempt followed it meanwhile.
+            return true;
+        }
+        let Ok(moved) = used.in_region(region) else {
+            return false;
+        };
+        self.regions.learn(moved.bucket_name(), region);
+        *self.signer.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(moved);
+        true
+    }
+
+    fn attempt_signed<T>(
+        &self,
+        signer: &Signer,
+        call: &Call<'_>,
+        read: &mut impl FnMut(&mut Reply) -> Result<T>,
+    ) -> Result<T> {
+        let request = (call.sign)(signer, &self.stamp()?)?;
         let mut reader;
         let payload = match &call.body {
             Body::None => Payload::None,
@@ -183,7 +268,7 @@ impl Requester {
     }
 
     /// What requests are signed with.
-    pub fn signer(&self) -> &Signer {
-        &self.signer
+    pub fn signer(&self) -> Arc<Signer> {
+        Arc::clone(&self.signer.read().unwrap_or_else(PoisonError::into_inner))
     }
 }

@@ -282,7 +282,7 @@ pub(crate) fn expect_status(
         return Ok(response);
     }
     // S3 names a bucket's region when a request was signed for another.
-    let bucket_region = header(&response, "x-amz-bucket-region").map(str::to_owned);
+    let header_region = header(&response, "x-amz-bucket-region").map(str::to_owned);
     // A HEAD reply has no body to explain itself: the status is all there is.
     let body = read_limited(&mut response, MAX_ERROR_REPLY).unwrap_or_default();
     let service = xml::parse_error(status, &body).unwrap_or(ServiceError {
@@ -298,17 +298,35 @@ pub(crate) fn expect_status(
                 | "AuthorizationQueryParametersError"
         )
     ) || status == 301
-        || (status == 400 && bucket_region.is_some());
+        || (status == 400 && header_region.is_some());
     if wrong_region {
-        let region = bucket_region.map_or(String::new(), |region| format!(" {}", redact(&region)));
+        let region = header_region
+            .or_else(|| xml::error_region(&body))
+            .filter(|region| is_region_name(region));
+        let named = region
+            .as_ref()
+            .map_or(String::new(), |region| format!(" {region}"));
         let message = format!(
-            "{} (the bucket is in another region{region}: name it as the region, or as \
+            "{} (the bucket is in another region{named}: name it as the region, or as \
              --source-region for a copy's source)",
             redact(&service.to_string())
         );
-        return Err(Error::new(ErrorKind::Service, message).with_service(service));
+        let error = Error::new(ErrorKind::Service, message).with_service(service);
+        return Err(match region {
+            Some(region) => error.with_bucket_region(region),
+            None => error,
+        });
     }
     Err(service_error(service))
+}
+
+/// Whether a server's word for a region looks like one (AWS's are letters, digits and
+/// dashes): anything else is neither shown nor signed for.
+fn is_region_name(region: &str) -> bool {
+    (1..=64).contains(&region.len())
+        && region
+            .bytes()
+            .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_')
 }
 
 /// The typed error for an S3 error reply.

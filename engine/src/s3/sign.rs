@@ -10,6 +10,7 @@ use url::Url;
 
 use super::object_options::Header;
 use crate::error::{Error, Result};
+use crate::settings::config::aws_endpoint;
 use crate::settings::{Addressing, Config};
 
 /// The request a presigned URL allows.
@@ -57,6 +58,9 @@ impl Stamp {
 pub(crate) struct Signer {
     bucket: Bucket,
     expiry: Duration,
+    style: UrlStyle,
+    /// The endpoint given, which serves every region; `None`: AWS's for each region.
+    given_endpoint: Option<Url>,
 }
 
 impl Signer {
@@ -72,21 +76,64 @@ impl Signer {
         } else {
             UrlStyle::Path
         };
-        let bucket = Bucket::new(
+        let given_endpoint = config.endpoint_given.then(|| config.endpoint.clone());
+        Self::at(
             endpoint.clone(),
             style,
-            bucket.to_owned(),
-            region.to_owned(),
+            bucket,
+            region,
+            given_endpoint,
+            config.presign_expiry,
         )
-        .map_err(|err| {
-            Error::invalid(format!(
-                "cannot address bucket {bucket:?} at this endpoint: {err}"
-            ))
-        })?;
+    }
+
+    fn at(
+        endpoint: Url,
+        style: UrlStyle,
+        bucket: &str,
+        region: &str,
+        given_endpoint: Option<Url>,
+        expiry: Duration,
+    ) -> Result<Self> {
+        let bucket =
+            Bucket::new(endpoint, style, bucket.to_owned(), region.to_owned()).map_err(|err| {
+                Error::invalid(format!(
+                    "cannot address bucket {bucket:?} at this endpoint: {err}"
+                ))
+            })?;
         Ok(Self {
             bucket,
-            expiry: config.presign_expiry,
+            expiry,
+            style,
+            given_endpoint,
         })
+    }
+
+    /// The bucket's name.
+    pub fn bucket_name(&self) -> &str {
+        self.bucket.name()
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        self.bucket.region()
+    }
+
+    /// A signer for the same bucket in `region`: at the endpoint given, or AWS's for it (an
+    /// error when `region` can name no AWS host).
+    pub fn in_region(&self, region: &str) -> Result<Self> {
+        let endpoint = match &self.given_endpoint {
+            Some(endpoint) => endpoint.clone(),
+            None => aws_endpoint(region)?,
+        };
+        Self::at(
+            endpoint,
+            self.style,
+            self.bucket.name(),
+            region,
+            self.given_endpoint.clone(),
+            self.expiry,
+        )
     }
 
     /// Signs `action` with `headers` added to the signed headers (every `x-amz-*` header sent
@@ -438,6 +485,34 @@ mod tests {
             url.query().unwrap().contains("%2Feu-west-1%2Fs3%2F"),
             "{url}"
         );
+    }
+
+    #[test]
+    fn a_signer_moves_to_the_region_a_server_names() {
+        let now = stamp(Timestamp::UNIX_EPOCH);
+        let aws = Signer::new(&config("https://s3.amazonaws.com", Addressing::Auto), "b");
+        // Given, even AWS's global endpoint serves the new region.
+        let moved = aws.unwrap().in_region("ap-south-1").unwrap();
+        let url = moved.head_object("k", &now).url;
+        assert_eq!(url.host_str(), Some("b.s3.amazonaws.com"));
+        assert!(
+            url.query().unwrap().contains("%2Fap-south-1%2Fs3%2F"),
+            "{url}"
+        );
+        // Not given: AWS's endpoint for the region, whose name must make a host.
+        let defaults = Config::builder(Credentials::new(ACCESS_KEY, SECRET_KEY))
+            .build()
+            .unwrap();
+        let default = Signer::new(&defaults, "b").unwrap();
+        let moved = default.in_region("eu-north-1").unwrap();
+        assert_eq!(moved.region(), "eu-north-1");
+        let url = moved.head_object("k", &now).url;
+        assert_eq!(url.host_str(), Some("b.s3.eu-north-1.amazonaws.com"));
+        assert!(default.in_region("evil.example/x").is_err());
+        let local = Signer::new(&config("http://127.0.0.1:8333", Addressing::Auto), "b").unwrap();
+        let moved = local.in_region("garage").unwrap();
+        assert_eq!(moved.head_object("k", &now).url.path(), "/b/k");
+        assert_eq!(moved.bucket_name(), "b");
     }
 
     #[test]

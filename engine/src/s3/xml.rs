@@ -54,6 +54,17 @@ pub fn parse_error(status: u16, body: &str) -> Option<ServiceError> {
     })
 }
 
+/// The `<Region>` of an S3 error reply (a request signed for another region than the
+/// bucket's), if it names one.
+pub fn error_region(body: &str) -> Option<String> {
+    let doc = Document::parse(body).ok()?;
+    let root = doc.root_element();
+    (root.tag_name().name() == "Error")
+        .then(|| child_text(root, "Region"))
+        .flatten()
+        .filter(|region| !region.is_empty())
+}
+
 /// What a CompleteMultipartUpload answered with `200`: the error inside it, if it holds one
 /// (S3 may fail a Complete after its `200` head). A body that is not XML at all proves
 /// nothing was completed: a protocol error, never success.
@@ -487,6 +498,20 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    #[test]
+    fn a_region_refusal_names_the_bucket_region() {
+        let body = "<Error><Code>AuthorizationHeaderMalformed</Code><Message>the region \
+                    'us-east-1' is wrong; expecting 'eu-west-1'</Message>\
+                    <Region>eu-west-1</Region></Error>";
+        assert_eq!(error_region(body).as_deref(), Some("eu-west-1"));
+        assert_eq!(
+            error_region("<Error><Code>AccessDenied</Code></Error>"),
+            None
+        );
+        assert_eq!(error_region("<Error><Region></Region></Error>"), None);
+        assert_eq!(error_region("<Other><Region>x</Region></Other>"), None);
     }
 
     #[test]

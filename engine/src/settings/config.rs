@@ -40,6 +40,8 @@ pub enum Addressing {
 pub struct Config {
     pub(crate) endpoint: Url,
     pub(crate) region: String,
+    /// Whether the endpoint was given (else it is AWS's for the region).
+    pub(crate) endpoint_given: bool,
     /// Buckets in another region than `region`: their endpoint and region.
     pub(crate) bucket_places: BTreeMap<String, (Url, String)>,
     pub(crate) credentials: CredentialSource,
@@ -390,6 +392,7 @@ impl ConfigBuilder {
         Ok(Config {
             endpoint,
             region: self.region,
+            endpoint_given: given.is_some(),
             bucket_places,
             credentials: self.credentials,
             addressing: self.addressing,
@@ -435,7 +438,7 @@ fn check_region(region: &str) -> Result<()> {
 }
 
 /// AWS's S3 endpoint for `region`, which then names a host: letters, digits and dashes.
-fn aws_endpoint(region: &str) -> Result<Url> {
+pub(crate) fn aws_endpoint(region: &str) -> Result<Url> {
     check_region(region)?;
     if !region
         .bytes()

@@ -10,7 +10,7 @@ use super::progress::{PartAttempts, Progress, Registration};
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, ErrorKind, Result};
 use crate::s3::S3Uri;
-use crate::s3::call::Requester;
+use crate::s3::call::{BucketRegions, Requester};
 use crate::s3::http::{Http, trust_roots};
 use crate::settings::Config;
 use crate::settings::tls::Roots;
@@ -28,6 +28,8 @@ pub(crate) struct Session {
     pub clock: Arc<dyn Clock>,
     /// `--max-bandwidth`: the cap every connection's bytes share.
     pub bandwidth: Option<BandwidthCap>,
+    /// The regions servers named for buckets, learnt once for every requester.
+    regions: Arc<BucketRegions>,
     /// Whether the state directory's old journals were cleaned (once per session).
     cleaned: Once,
 }
@@ -58,6 +60,7 @@ impl Session {
             roots,
             clock,
             bandwidth,
+            regions: Arc::default(),
             cleaned: Once::new(),
         })
     }
@@ -71,7 +74,13 @@ impl Session {
 
     /// Sends requests to `bucket` over `http`.
     pub fn requester(&self, http: Http, bucket: &str) -> Result<Requester> {
-        Requester::new(&self.config, http, bucket, Arc::clone(&self.clock))
+        Requester::new(
+            &self.config,
+            http,
+            bucket,
+            Arc::clone(&self.clock),
+            Arc::clone(&self.regions),
+        )
     }
 
     /// The agent for a transfer: the shared one, or, when the transfer can be cancelled, one of

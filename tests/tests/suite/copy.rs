@@ -371,45 +371,57 @@ fn an_interrupted_multipart_copy_resumes_copying_only_the_missing_parts() {
 /// A region no test server is in.
 const OTHER_REGION: &str = "eu-south-2";
 
-/// S3's refusal of a request signed for another region than its bucket's.
-fn wrong_region(region: &str) -> Fault {
+/// S3's refusal of a request signed for another region than its bucket's, naming the bucket's
+/// region (`x-amz-bucket-region` and `<Region>`) or not.
+fn wrong_region(region: Option<&str>) -> Fault {
+    let named = region.map_or(String::new(), |region| format!("<Region>{region}</Region>"));
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>\
          AuthorizationQueryParametersError</Code><Message>Error parsing the X-Amz-Credential \
-         parameter; the region is wrong; expecting '{region}'</Message><Region>{region}\
-         </Region></Error>"
+         parameter; the region is wrong</Message>{named}</Error>"
     );
+    let mut headers = vec![("content-type".to_owned(), "application/xml".to_owned())];
+    if let Some(region) = region {
+        headers.push(("x-amz-bucket-region".into(), region.into()));
+    }
     Fault::Forge {
         status: 400,
-        headers: vec![
-            ("x-amz-bucket-region".into(), region.into()),
-            ("content-type".into(), "application/xml".into()),
-        ],
+        headers,
         body: body.into_bytes(),
     }
 }
 
-/// A source bucket in another region (played by the proxy, which refuses every request to
-/// it signed for another region, as S3 does): without `--source-region` the copy fails naming
-/// the region and the flag; with it, every request to the source (its HEAD, the listing of a
-/// sync, mv's delete) is signed for its region, every one to the destination for the
-/// client's, and the copies succeed.
+/// A source bucket in another region, played by the proxy, which refuses every request to it
+/// signed for another region, as S3 does (and every request to the destination signed for
+/// another than the client's, naming none). A refusal that names no region fails the copy
+/// with what to do; one that names it is followed: the run's first request to the bucket is
+/// refused, and every later one, of every transfer of the run, is signed for its region.
+/// With `--source-region` nothing is refused: every request to the source (its HEAD, the
+/// listing of a sync, mv's delete) is signed for its region, every one to the destination for
+/// the client's.
 #[test]
-fn a_source_in_another_region_is_reached_with_source_region() {
+fn a_source_in_another_region_is_followed_or_named_with_source_region() {
     let from = TestBucket::new("region-from");
     let to = TestBucket::new("region-to");
     let kind = to.server().kind();
     let proxy = FaultProxy::start(to.server().endpoint()).unwrap();
-    proxy.add(Rule::new(
-        Match::bucket(from.name()).and_signed_outside(OTHER_REGION),
-        usize::MAX,
-        wrong_region(OTHER_REGION),
-    ));
-    proxy.add(Rule::new(
-        Match::bucket(to.name()).and_signed_outside(to.server().region()),
-        usize::MAX,
-        wrong_region(to.server().region()),
-    ));
+    let refuse = |named: Option<&str>| {
+        proxy.clear();
+        proxy.add(Rule::new(
+            Match::bucket(from.name()).and_signed_outside(OTHER_REGION),
+            usize::MAX,
+            wrong_region(named),
+        ));
+        proxy.add(Rule::new(
+            Match::bucket(to.name()).and_signed_outside(to.server().region()),
+            usize::MAX,
+            wrong_region(None),
+        ));
+    };
+    let refused = || {
+        let requests = proxy.requests();
+        requests.iter().filter(|r| r.fault.is_some()).count()
+    };
     // In parts where the server copies parts, else in one CopyObject.
     let threshold = match kind.copy_verified_by(true) {
         Some(_) => "5MiB",
@@ -428,50 +440,72 @@ fn a_source_in_another_region_is_reached_with_source_region() {
         run(&mut command)
     };
 
+    // A HEAD's refusal has no body: unnamed, it is a bare 400; a listing's says what it is.
+    refuse(None);
     let (output, _, stderr) = copy("cp", "dir/big", "big", &[]);
     assert!(!output.status.success(), "{stderr}");
+    assert!(stderr.contains("HTTP 400"), "{stderr}");
+    assert_eq!(to.head_object("big").0, 404, "nothing was copied");
+    let (output, _, stderr) = copy("sync", "dir/", "synced/", &[]);
+    assert!(!output.status.success(), "{stderr}");
     assert!(
-        stderr.contains("another region eu-south-2") && stderr.contains("--source-region"),
+        stderr.contains("the bucket is in another region: ") && stderr.contains("--source-region"),
         "{stderr}"
     );
-    assert_eq!(to.head_object("big").0, 404, "nothing was copied");
-    let refused = |proxy: &FaultProxy| {
-        let requests = proxy.requests();
-        requests
-            .into_iter()
-            .filter(|r| r.fault.is_some())
-            .collect::<Vec<_>>()
-    };
-    let refused_without_the_flag = refused(&proxy).len();
-    assert!(refused_without_the_flag > 0);
+    assert_eq!(to.head_object("synced/big").0, 404, "nothing was copied");
 
+    refuse(Some(OTHER_REGION));
+    let before = refused();
+    let (output, _, stderr) = copy("cp", "dir/big", "followed", &[]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(read(&to, "followed") == data, "the copy has other bytes");
+    assert_eq!(refused() - before, 1, "only the first request: {stderr}");
+    let (output, _, stderr) = copy("sync", "dir/", "synced/", &[]);
+    assert!(output.status.success(), "{stderr}");
+    assert!(read(&to, "synced/small") == small);
+    assert!(read(&to, "synced/big") == data);
+    assert_eq!(
+        refused() - before,
+        2,
+        "one more, the listing's first page: {stderr}"
+    );
+    // An upload into that bucket follows it too, its body sent again.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("up");
+    let up = write_random_file(&file, 3 * MIB, 69);
+    let (output, _, stderr) = run(to
+        .s3mt()
+        .args([
+            "--endpoint-url",
+            &proxy.endpoint(),
+            "cp",
+            file.to_str().unwrap(),
+        ])
+        .arg(format!("s3://{}/uploaded", from.name())));
+    assert!(output.status.success(), "{stderr}");
+    assert!(read(&from, "uploaded") == up);
+    assert_eq!(refused() - before, 3, "one more, the PutObject: {stderr}");
+
+    let before = refused();
     let in_region = ["--source-region", OTHER_REGION];
     let (output, _, stderr) = copy("cp", "dir/big", "big", &in_region);
     assert!(output.status.success(), "{stderr}");
     assert!(read(&to, "big") == data, "the copy has other bytes");
-
-    let (output, _, stderr) = copy("sync", "dir/", "synced/", &in_region);
+    let (output, _, stderr) = copy("sync", "dir/", "synced-again/", &in_region);
     assert!(output.status.success(), "{stderr}");
-    assert!(read(&to, "synced/small") == small);
-    assert!(read(&to, "synced/big") == data);
-
+    assert!(read(&to, "synced-again/small") == small);
     let (output, _, stderr) = copy("mv", "dir/small", "moved", &in_region);
     assert!(output.status.success(), "{stderr}");
     assert!(read(&to, "moved") == small);
     assert_eq!(from.head_object("dir/small").0, 404, "the source was moved");
-
-    // Every request of the runs with the flag was signed for its bucket's region.
-    let all_refused = refused(&proxy);
     assert_eq!(
-        all_refused.len(),
-        refused_without_the_flag,
-        "{:#?}",
-        &all_refused[refused_without_the_flag..]
+        refused(),
+        before,
+        "each request signed for its bucket's region"
     );
     assert!(to.open_uploads().is_empty());
 
     // A source that is no S3 location has no region to name.
-    let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("file");
     std::fs::write(&file, b"local").unwrap();
     let (output, _, stderr) = run(to
