@@ -10,7 +10,7 @@ use url::Url;
 
 use super::object_options::Header;
 use crate::error::{Error, Result};
-use crate::settings::config::aws_endpoint;
+use crate::settings::config::endpoint_in;
 use crate::settings::{Addressing, Config};
 
 /// The request a presigned URL allows.
@@ -65,7 +65,6 @@ pub(crate) struct Signer {
 
 impl Signer {
     pub fn new(config: &Config, bucket: &str) -> Result<Self> {
-        let (endpoint, region) = config.place_of(bucket);
         let virtual_host = match config.addressing {
             Addressing::Path => false,
             Addressing::VirtualHost => true,
@@ -76,25 +75,24 @@ impl Signer {
         } else {
             UrlStyle::Path
         };
-        let given_endpoint = config.endpoint_given.then(|| config.endpoint.clone());
         Self::at(
-            endpoint.clone(),
+            config.given_endpoint.clone(),
             style,
             bucket,
-            region,
-            given_endpoint,
+            config.region_of(bucket),
             config.presign_expiry,
         )
     }
 
+    /// A signer for `bucket` in `region`, at the endpoint given or else AWS's for it.
     fn at(
-        endpoint: Url,
+        given_endpoint: Option<Url>,
         style: UrlStyle,
         bucket: &str,
         region: &str,
-        given_endpoint: Option<Url>,
         expiry: Duration,
     ) -> Result<Self> {
+        let endpoint = endpoint_in(given_endpoint.as_ref(), region)?;
         let bucket =
             Bucket::new(endpoint, style, bucket.to_owned(), region.to_owned()).map_err(|err| {
                 Error::invalid(format!(
@@ -122,16 +120,12 @@ impl Signer {
     /// A signer for the same bucket in `region`: at the endpoint given, or AWS's for it (an
     /// error when `region` can name no AWS host).
     pub fn in_region(&self, region: &str) -> Result<Self> {
-        let endpoint = match &self.given_endpoint {
-            Some(endpoint) => endpoint.clone(),
-            None => aws_endpoint(region)?,
-        };
+        let given_endpoint = self.given_endpoint.clone();
         Self::at(
-            endpoint,
+            given_endpoint,
             self.style,
             self.bucket.name(),
             region,
-            self.given_endpoint.clone(),
             self.expiry,
         )
     }

@@ -40,10 +40,10 @@ pub enum Addressing {
 pub struct Config {
     pub(crate) endpoint: Url,
     pub(crate) region: String,
-    /// Whether the endpoint was given (else it is AWS's for the region).
-    pub(crate) endpoint_given: bool,
-    /// Buckets in another region than `region`: their endpoint and region.
-    pub(crate) bucket_places: BTreeMap<String, (Url, String)>,
+    /// The endpoint given, which serves every region (`None`: each region's is AWS's).
+    pub(crate) given_endpoint: Option<Url>,
+    /// Buckets in another region than `region`, and theirs.
+    pub(crate) bucket_regions: BTreeMap<String, String>,
     pub(crate) credentials: CredentialSource,
     pub(crate) addressing: Addressing,
     pub(crate) concurrency: usize,
@@ -140,14 +140,10 @@ impl Config {
         self.max_bandwidth
     }
 
-    /// Where requests to `bucket` go and the region they are signed for: the client's, or
-    /// those of the bucket's own region when [`ConfigBuilder::bucket_region`] named one (its
-    /// AWS endpoint, unless an endpoint was given).
-    pub(crate) fn place_of(&self, bucket: &str) -> (&Url, &str) {
-        match self.bucket_places.get(bucket) {
-            Some((endpoint, region)) => (endpoint, region),
-            None => (&self.endpoint, &self.region),
-        }
+    /// The region requests to `bucket` are signed for: the client's, or the bucket's own when
+    /// [`ConfigBuilder::bucket_region`] named one (its endpoint: see [`endpoint_in`]).
+    pub(crate) fn region_of(&self, bucket: &str) -> &str {
+        self.bucket_regions.get(bucket).unwrap_or(&self.region)
     }
 
     pub(crate) fn is_aws_endpoint(&self) -> bool {
@@ -336,16 +332,10 @@ impl ConfigBuilder {
 
     /// Validates the settings.
     pub fn build(self) -> Result<Config> {
-        let given = self.endpoint.as_deref().map(parse_endpoint).transpose()?;
-        // Without an endpoint, each region's is AWS's for it.
-        let endpoint_of = |region: &str| match &given {
-            Some(endpoint) => check_region(region).map(|()| endpoint.clone()),
-            None => aws_endpoint(region),
-        };
-        let endpoint = endpoint_of(&self.region)?;
-        let mut bucket_places = BTreeMap::new();
-        for (bucket, region) in self.bucket_regions {
-            bucket_places.insert(bucket, (endpoint_of(&region)?, region));
+        let given_endpoint = self.endpoint.as_deref().map(parse_endpoint).transpose()?;
+        let endpoint = endpoint_in(given_endpoint.as_ref(), &self.region)?;
+        for region in self.bucket_regions.values() {
+            endpoint_in(given_endpoint.as_ref(), region)?;
         }
         if !(1..=MAX_CONCURRENCY).contains(&self.concurrency) {
             return Err(Error::invalid(format!(
@@ -392,8 +382,8 @@ impl ConfigBuilder {
         Ok(Config {
             endpoint,
             region: self.region,
-            endpoint_given: given.is_some(),
-            bucket_places,
+            given_endpoint,
+            bucket_regions: self.bucket_regions,
             credentials: self.credentials,
             addressing: self.addressing,
             concurrency: self.concurrency,
@@ -437,8 +427,17 @@ fn check_region(region: &str) -> Result<()> {
     }
 }
 
+/// Where requests signed for `region` go: the endpoint given, which serves every region, or
+/// else AWS's for the region.
+pub(crate) fn endpoint_in(given: Option<&Url>, region: &str) -> Result<Url> {
+    match given {
+        Some(endpoint) => check_region(region).map(|()| endpoint.clone()),
+        None => aws_endpoint(region),
+    }
+}
+
 /// AWS's S3 endpoint for `region`, which then names a host: letters, digits and dashes.
-pub(crate) fn aws_endpoint(region: &str) -> Result<Url> {
+fn aws_endpoint(region: &str) -> Result<Url> {
     check_region(region)?;
     if !region
         .bytes()
@@ -485,6 +484,13 @@ mod tests {
         assert_eq!(config.concurrency, DEFAULT_CONCURRENCY);
     }
 
+    /// Where requests to `bucket` go, and the region they are signed for.
+    fn place_of(config: &Config, bucket: &str) -> (Url, String) {
+        let region = config.region_of(bucket);
+        let endpoint = endpoint_in(config.given_endpoint.as_ref(), region).unwrap();
+        (endpoint, region.to_owned())
+    }
+
     #[test]
     fn a_bucket_in_another_region_is_signed_for_it_at_its_endpoint() {
         let config = builder()
@@ -492,10 +498,10 @@ mod tests {
             .bucket_region("frankfurt", "eu-central-1")
             .build()
             .unwrap();
-        let (endpoint, region) = config.place_of("frankfurt");
+        let (endpoint, region) = place_of(&config, "frankfurt");
         assert_eq!(endpoint.as_str(), "https://s3.eu-central-1.amazonaws.com/");
         assert_eq!(region, "eu-central-1");
-        let (endpoint, region) = config.place_of("dublin");
+        let (endpoint, region) = place_of(&config, "dublin");
         assert_eq!(endpoint.as_str(), "https://s3.eu-west-1.amazonaws.com/");
         assert_eq!(region, "eu-west-1");
 
@@ -505,7 +511,7 @@ mod tests {
             .bucket_region("other", "any_name the server uses")
             .build()
             .unwrap();
-        let (endpoint, region) = config.place_of("other");
+        let (endpoint, region) = place_of(&config, "other");
         assert_eq!(endpoint.as_str(), "http://127.0.0.1:8333/");
         assert_eq!(region, "any_name the server uses");
 
